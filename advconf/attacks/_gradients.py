@@ -1,0 +1,167 @@
+"""What every attack shares: argument checks, the input gradient, step directions and projections.
+
+Inputs are cloned on entry and gradients are taken under ``inference_mode(False)`` +
+``enable_grad()``, so an attack works on tensors made inside Lightning's test loop. Gradients are
+taken with ``torch.autograd.grad`` w.r.t. the input only: parameters never get ``.grad``, and the
+model's train/eval mode is never touched (the caller chooses it).
+"""
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from advconf.errors import AdvconfError
+from advconf.functional import classification_loss
+
+Norm = Literal["linf", "l2"]
+Box = tuple[float, float] | None
+
+
+def check_finite(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise AdvconfError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_eps(eps: float) -> float:
+    eps = check_finite("eps", eps)
+    if eps < 0:
+        raise AdvconfError(f"eps must be non-negative, got {eps}")
+    return eps
+
+
+def check_positive(name: str, value: float) -> float:
+    value = check_finite(name, value)
+    if value <= 0:
+        raise AdvconfError(f"{name} must be positive, got {value}")
+    return value
+
+
+def check_count(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AdvconfError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_norm(norm: str) -> Norm:
+    if norm not in ("linf", "l2"):
+        raise AdvconfError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    return norm
+
+
+def check_box(box: Box) -> Box:
+    if box is None:
+        return None
+    try:
+        low, high = (check_finite("box bound", b) for b in box)
+    except (TypeError, ValueError) as err:  # not a pair
+        raise AdvconfError(f"box must be a (low, high) pair or None, got {box!r}") from err
+    if low >= high:
+        raise AdvconfError(f"box must have low < high, got {box!r}")
+    return low, high
+
+
+def make_generator(seed: int | None) -> torch.Generator:
+    """A local CPU generator: reproducible on any device and leaves the global RNG alone."""
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+@contextmanager
+def gradients_on() -> Iterator[None]:
+    """Input gradients even inside ``inference_mode`` / ``no_grad`` (Lightning's test and validation loops)."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+def fresh(t: Tensor) -> Tensor:
+    """A normal tensor with no history; call under ``gradients_on()`` so inference tensors become usable."""
+    return t.detach().clone()
+
+
+def input_gradient(model: nn.Module, x: Tensor, y: Tensor, targeted: bool = False, samples: int = 1) -> Tensor:
+    """Gradient w.r.t. ``x`` of the attack objective: the loss on ``y``, or minus it when ``y`` are targets.
+
+    The loss is summed over examples so each example's gradient does not depend on the batch size.
+    With ``samples > 1`` the gradient is averaged over that many forward passes (EOT for models with
+    randomness); each pass is differentiated on its own to keep only one graph in memory.
+    """
+    x = x.detach().requires_grad_(True)
+    total = None
+    for _ in range(samples):
+        loss = classification_loss(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(-loss if targeted else loss, x)
+        total = grad if total is None else total + grad
+    return total if samples == 1 else total / samples
+
+
+class GradientAttack:
+    """Base of attacks that follow input gradients. ``EOT`` sets ``gradient_samples`` on a copy."""
+
+    targeted: bool = False
+    gradient_samples: int = 1
+
+    def gradient(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        return input_gradient(model, x, y, self.targeted, self.gradient_samples)
+
+
+def _per_example(values: Tensor, like: Tensor) -> Tensor:
+    return values.view(-1, *([1] * (like.ndim - 1)))
+
+
+def l2_norms(v: Tensor) -> Tensor:
+    return v.flatten(1).norm(dim=1)
+
+
+def ascent_direction(grad: Tensor, norm: Norm) -> Tensor:
+    """Steepest ascent direction of unit size: the sign (L∞) or the per-example unit vector (L2)."""
+    if norm == "linf":
+        return grad.sign()
+    return grad / _per_example(l2_norms(grad).clamp_min(1e-12), grad)
+
+
+def clip_box(x: Tensor, box: Box) -> Tensor:
+    return x if box is None else x.clamp(*box)
+
+
+def make_projection(x: Tensor, eps: float, norm: Norm, box: Box) -> Callable[[Tensor], Tensor]:
+    """Projection onto the eps-ball around ``x`` intersected with the box."""
+    if norm == "linf":
+        # Both sets are coordinate-wise intervals, so one clamp to precomputed bounds does it per step.
+        lower, upper = clip_box(x - eps, box), clip_box(x + eps, box)
+        return lambda x_adv: torch.clamp(x_adv, lower, upper)
+
+    def project_l2(x_adv: Tensor) -> Tensor:
+        delta = x_adv - x
+        scale = (eps / l2_norms(delta).clamp_min(1e-12)).clamp(max=1.0)
+        return clip_box(x + delta * _per_example(scale, delta), box)
+
+    return project_l2
+
+
+def random_unit_l2(like: Tensor, generator: torch.Generator) -> Tensor:
+    """Directions uniform on the unit L2 sphere, one per example."""
+    z = torch.randn(like.shape, generator=generator).to(like)
+    return z / _per_example(l2_norms(z).clamp_min(1e-12), z)
+
+
+def random_uniform_linf(like: Tensor, eps: float, generator: torch.Generator) -> Tensor:
+    """Perturbations uniform in the L∞ ball [-eps, eps]^d."""
+    return (2 * torch.rand(like.shape, generator=generator) - 1).to(like) * eps
+
+
+def random_in_ball(like: Tensor, eps: float, norm: Norm, generator: torch.Generator) -> Tensor:
+    """Perturbations uniform in the eps-ball (the random start of PGD)."""
+    if norm == "linf":
+        return random_uniform_linf(like, eps, generator)
+    dims = like[0].numel()
+    radius = torch.rand(like.shape[0], generator=generator).to(like) ** (1 / dims) * eps
+    return random_unit_l2(like, generator) * _per_example(radius, like)

@@ -1,0 +1,41 @@
+"""Random noise with the same budget as an attack: the baseline of the gradient-masking check."""
+
+from torch import Tensor, nn
+
+from advconf.attacks._gradients import (
+    Box,
+    Norm,
+    check_box,
+    check_eps,
+    check_norm,
+    clip_box,
+    fresh,
+    gradients_on,
+    make_generator,
+    random_uniform_linf,
+    random_unit_l2,
+)
+
+
+class UniformNoise:
+    """``linf``: uniform in [-eps, eps] per value; ``l2``: a uniformly random direction of length eps. Clipped to the box.
+
+    Args:
+        norm: which budget the noise matches.
+        seed: seed of a local generator (``None`` draws a fresh seed each call).
+    """
+
+    def __init__(self, norm: Norm = "linf", seed: int | None = 0) -> None:
+        self.norm = check_norm(norm)
+        self.seed = seed
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0)) -> Tensor:
+        eps, box = check_eps(eps), check_box(box)
+        with gradients_on():
+            x = fresh(x)
+            generator = make_generator(self.seed)
+            if self.norm == "linf":
+                noise = random_uniform_linf(x, eps, generator)
+            else:
+                noise = eps * random_unit_l2(x, generator)
+            return clip_box(x + noise, box)
