@@ -1,0 +1,199 @@
+"""The ``advconf`` command: LightningCLI (fit/validate/test/predict) plus ``--attack`` presets.
+
+``advconf test --config C --ckpt_path K --attack pgd --attack.eps '[0.1, 0.2]'`` evaluates a checkpoint
+with the preset ``configs/attacks/pgd.yaml``. Bad input ends in a one-line ``advconf: error: ...``.
+"""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from jsonargparse import ArgumentParser
+from lightning.pytorch import Callback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from advconf.checkpoints import check_checkpoint_file, check_checkpoint_matches
+from advconf.errors import AdvconfError
+from advconf.module import Classifier
+
+ATTACK_SUBCOMMANDS = ("test", "validate")
+CHECKPOINT_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def presets_dirs() -> list[Path]:
+    """Where ``--attack NAME`` looks for ``NAME.yaml``: ./configs/attacks, then the checkout's."""
+    here = Path.cwd() / "configs" / "attacks"
+    bundled = Path(__file__).resolve().parents[1] / "configs" / "attacks"
+    return [here] if here == bundled else [here, bundled]
+
+
+def available_presets() -> list[str]:
+    return sorted({p.stem for d in presets_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def find_preset(name: str) -> Path:
+    if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+        return Path(name)
+    for directory in presets_dirs():
+        if (directory / f"{name}.yaml").is_file():
+            return directory / f"{name}.yaml"
+    raise AdvconfError(f"unknown attack {name!r}; available presets: {', '.join(available_presets()) or 'none'}")
+
+
+def split_attack_args(args: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """Take ``--attack NAME`` (repeatable) and ``--attack.KEY VALUE`` out of ``args``."""
+    rest, names, overrides = [], [], {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        key, eq, value = arg.partition("=")
+        if key == "--attack" or key.startswith("--attack."):
+            if not eq:
+                if i + 1 >= len(args):
+                    raise AdvconfError(f"{arg} needs a value")
+                value, i = args[i + 1], i + 1
+            if key == "--attack":
+                names.append(value)
+            else:
+                overrides[key.removeprefix("--attack.")] = value
+        else:
+            rest.append(arg)
+        i += 1
+    if overrides and not names:
+        raise AdvconfError("--attack.KEY overrides need at least one --attack NAME")
+    return rest, names, overrides
+
+
+def build_attack_callback(name: str, overrides: dict[str, Any]) -> Callback:
+    """Instantiate the preset ``name`` with ``overrides`` applied (type-checked by jsonargparse)."""
+    path = find_preset(name)
+    preset = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(preset, dict) or "class_path" not in preset:
+        raise AdvconfError(f"attack preset {path} must have a class_path and init_args")
+    init_args = dict(preset.get("init_args") or {})
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--callback", type=Callback)
+    own = set(_init_arg_names(preset["class_path"]))
+    for key, value in overrides.items():
+        if key in own:
+            init_args[key] = value
+        else:  # everything else configures the attack the callback wraps
+            attack = dict(init_args.get("attack") or {})
+            if not attack:
+                raise AdvconfError(f"attack preset {name!r} has no option {key!r}")
+            attack["init_args"] = {**(attack.get("init_args") or {}), key: value}
+            init_args["attack"] = attack
+    try:
+        config = parser.parse_object({"callback": {"class_path": preset["class_path"], "init_args": init_args}})
+    except Exception as error:  # jsonargparse reports type and key errors as multi-line text
+        raise AdvconfError(f"attack {name!r}: {one_line(error)}") from None
+    return parser.instantiate_classes(config).callback
+
+
+def _init_arg_names(class_path: str) -> list[str]:
+    import importlib
+    import inspect
+
+    module, _, cls = class_path.rpartition(".")
+    try:
+        target = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError):
+        raise AdvconfError(f"attack preset class {class_path!r} does not exist") from None
+    return list(inspect.signature(target.__init__).parameters)[1:]
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+class AdvconfArgumentParser(LightningArgumentParser):
+    """Config errors as one line (jsonargparse prints the whole usage before them)."""
+
+    def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
+        if not self.exit_on_error:
+            super().error(message, ex)
+        print(f"advconf: error: {' '.join(message.split())}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+class AdvconfCLI(LightningCLI):
+    def __init__(self, *args: Any, attack_names: list[str], attack_overrides: dict[str, str], **kwargs: Any) -> None:
+        self.attack_names = attack_names
+        self.attack_overrides = attack_overrides
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--attack_defaults",
+            type=dict[str, dict[str, Any]],
+            default={},
+            help="Per-experiment attack settings: preset name -> overrides, applied under --attack NAME.",
+        )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        if self.attack_names and self.subcommand not in ATTACK_SUBCOMMANDS:
+            raise AdvconfError(f"--attack works with {' and '.join(ATTACK_SUBCOMMANDS)}, not {self.subcommand}")
+        defaults = config.get("attack_defaults") or {}
+        unknown = sorted(set(defaults) - set(available_presets()))
+        if unknown:
+            raise AdvconfError(f"attack_defaults names unknown presets {unknown}; available: {available_presets()}")
+        callbacks = [
+            build_attack_callback(name, {**defaults.get(name, {}), **self.attack_overrides})
+            for name in self.attack_names
+        ]
+        names = [cb.name for cb in callbacks]
+        if len(set(names)) != len(names):
+            raise AdvconfError(f"two attacks would write the same results file: {names}")
+        self.trainer_defaults["callbacks"] = callbacks
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path not in (None, "last", "best", "hpc", "registry"):
+            check_checkpoint_file(ckpt_path)
+
+    def _check_checkpoint(self) -> None:
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if ckpt_path not in (None, "last", "best", "hpc", "registry"):
+            check_checkpoint_matches(ckpt_path, self.model)
+
+    before_fit = before_validate = before_test = before_predict = _check_checkpoint
+
+
+def config_filename(subcommand: str) -> str:
+    return "config.yaml" if subcommand == "fit" else f"{subcommand}-config.yaml"
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``advconf`` and ``python -m advconf``; tests call it with ``args=[...]``."""
+    args = list(sys.argv[1:] if args is None else args)
+    try:
+        if args[:1] == ["data"]:
+            from advconf.data.commands import main as data_main
+
+            raise SystemExit(data_main(args[1:]))
+        if args[:1] == ["report"]:
+            from advconf.report.command import main as report_main
+
+            raise SystemExit(report_main(args[1:]))
+        rest, names, overrides = split_attack_args(args)
+        subcommand = next((a for a in rest if not a.startswith("-")), "fit")
+        AdvconfCLI(
+            Classifier,
+            subclass_mode_model=False,
+            parser_class=AdvconfArgumentParser,
+            args=rest,
+            attack_names=names,
+            attack_overrides=overrides,
+            # Requeued and re-run jobs rewrite their config; test/validate runs keep the fit's config.yaml.
+            save_config_kwargs={"overwrite": True, "config_filename": config_filename(subcommand)},
+            trainer_defaults={"inference_mode": False},  # attacks at test time need input gradients
+            auto_configure_optimizers=False,
+        )
+    except AdvconfError as error:
+        print(f"advconf: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Result files every evaluation leaves in the run directory, and their W&B counterparts.
+
+Files are written to a temporary name in the same directory and renamed into place, so a run that
+is killed never leaves a half-written result, and a run that fails never replaces a good one.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: clusters and CI have no display
+import matplotlib.pyplot as plt  # noqa: E402
+from lightning.pytorch import Trainer  # noqa: E402
+from lightning.pytorch.loggers import WandbLogger  # noqa: E402
+
+
+def results_dir(trainer: Trainer) -> Path:
+    """``<run dir>/results``; the run directory is the trainer's ``default_root_dir``."""
+    return Path(trainer.default_root_dir) / "results"
+
+
+@contextmanager
+def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf are not JSON: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    with atomic_open(path) as f:
+        json.dump(_json_safe(payload), f, indent=2, sort_keys=False)
+        f.write("\n")
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with atomic_open(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    with atomic_open(path, "wb") as f:
+        f.write(buffer.getvalue())
+
+
+def plot_curves(
+    x: Sequence[float], curves: dict[str, Sequence[float]], xlabel: str, ylabel: str, title: str
+) -> plt.Figure:
+    """One line per entry of ``curves`` over the shared ``x`` axis, y in [0, 1]."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, y in curves.items():
+        ax.plot(x, y, marker="o", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
+    # Only rank 0 logs tables and images: other ranks would create empty runs.
+    if not trainer.is_global_zero:
+        return []
+    return [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+
+
+def log_table_and_curve(trainer: Trainer, name: str, rows: Sequence[dict[str, Any]], x: str, ys: Sequence[str]) -> None:
+    """Log ``rows`` as a ``wandb.Table`` and one ``wandb.plot.line`` per column in ``ys``."""
+    loggers = wandb_loggers(trainer)
+    if not loggers or not rows:
+        return
+    import wandb
+
+    columns = list(rows[0])
+    table = wandb.Table(columns=columns, data=[[row.get(c) for c in columns] for row in rows])
+    for logger in loggers:
+        payload: dict[str, Any] = {f"{name}/table": table}
+        for y in ys:
+            payload[f"{name}/{y}"] = wandb.plot.line(table, x, y, title=f"{name}: {y} vs {x}")
+        logger.experiment.log(payload)
+
+
+def log_image(trainer: Trainer, key: str, path: Path) -> None:
+    for logger in wandb_loggers(trainer):
+        logger.log_image(key=key, images=[str(path)])
