@@ -1,0 +1,98 @@
+"""DoReFa-Net quantisers (Zhou et al. 2016), operation for operation as tensorpack's
+`examples/DoReFa-Net/dorefa.py` (`quantize`, `fw`, `fa`, `fg`).
+
+A bit width of 32 returns the input tensor itself, so a 32-bit model is bit-for-bit the unquantised one.
+"""
+
+import torch
+from torch.autograd import Function
+
+FULL_PRECISION = 32
+
+
+def check_bits(bits: int) -> None:
+    """DoReFa bit widths are 1..8, or 32 for full precision."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not (1 <= bits <= 8 or bits == FULL_PRECISION):
+        raise ValueError(f"bit width must be an integer in 1..8 or 32, got {bits!r}")
+
+
+class _QuantizeK(Function):
+    """round(x·n)/n with the straight-through gradient (tensorpack's `quantize`)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, n: float) -> torch.Tensor:
+        return torch.round(x * n) / n
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+def quantize_k(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Quantise x (expected in [0, 1]) to 2^bits levels; gradient passes straight through."""
+    if bits == FULL_PRECISION:
+        return x
+    return _QuantizeK.apply(x, float(2**bits - 1))
+
+
+class _ScaledSign(Function):
+    """sign(W)·E with sign(0) = +1, as tensorpack's BWN branch; straight-through gradient."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return torch.where(w == 0, torch.ones_like(w), torch.sign(w / scale)) * scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """DoReFa `fw`: 1 bit → sign(W)·mean|W| (no gradient through the mean); k > 1 bits →
+    2·quantize_k(tanh(W)/max|tanh(W)|·0.5 + 0.5) − 1, in [−1, 1].
+
+    The k > 1 result is *not* rescaled by max|tanh(W)| (a known deviation of a popular PyTorch port).
+    """
+    if bits == FULL_PRECISION:
+        return w
+    if bits == 1:
+        return _ScaledSign.apply(w, w.abs().mean().detach())
+    x = torch.tanh(w)
+    x = x / x.abs().amax() * 0.5 + 0.5
+    return 2 * quantize_k(x, bits) - 1
+
+
+def quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """DoReFa `fa` after the clip that replaces ReLU: clip to [0, 1], then k bits. 32 bits: identity
+    (the layer keeps its own activation function)."""
+    if bits == FULL_PRECISION:
+        return x
+    return quantize_k(torch.clamp(x, 0.0, 1.0), bits)
+
+
+class _QuantizeGradient(Function):
+    """Identity forward; the backward quantises the incoming gradient (tensorpack's `fg`)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bits: int) -> torch.Tensor:
+        ctx.bits = bits
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        n = float(2**ctx.bits - 1)
+        dims = tuple(range(1, grad.ndim))
+        m = grad.abs().amax(dim=dims, keepdim=True) if dims else grad.abs()
+        x = grad / m * 0.5 + 0.5 + torch.empty_like(grad).uniform_(-0.5 / n, 0.5 / n)
+        x = torch.round(torch.clamp(x, 0.0, 1.0) * n) / n - 0.5
+        # An example whose gradient is all zero keeps it (tensorpack would divide 0 by 0 here).
+        return torch.where(m > 0, x * m * 2, torch.zeros_like(grad)), None
+
+
+def quantize_gradient(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """DoReFa `fg`: identity forward. Backward: m = max|g| per example, g/m·0.5 + 0.5 plus uniform noise
+    of one quantisation step, clipped to [0, 1], k bits, mapped back to [−m, m]. Unbiased (it is
+    stochastic rounding) and bounded by m."""
+    if bits == FULL_PRECISION:
+        return x
+    return _QuantizeGradient.apply(x, bits)
