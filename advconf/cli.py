@@ -4,7 +4,10 @@
 with the preset ``configs/attacks/pgd.yaml``. Bad input ends in a one-line ``advconf: error: ...``.
 """
 
+import importlib
+import inspect
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,40 +69,67 @@ def split_attack_args(args: list[str]) -> tuple[list[str], list[str], dict[str, 
     return rest, names, overrides
 
 
-def build_attack_callback(name: str, overrides: dict[str, Any]) -> Callback:
-    """Instantiate the preset ``name`` with ``overrides`` applied (type-checked by jsonargparse)."""
+def load_preset(name: str) -> dict[str, Any]:
     path = find_preset(name)
     preset = yaml.safe_load(path.read_text()) or {}
     if not isinstance(preset, dict) or "class_path" not in preset:
         raise AdvconfError(f"attack preset {path} must have a class_path and init_args")
-    init_args = dict(preset.get("init_args") or {})
+    return preset
+
+
+def preset_options(preset: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(the callback's own options, the wrapped attack's options) of a preset."""
+    attack = (preset.get("init_args") or {}).get("attack") or {}
+    own = set(_init_arg_names(preset["class_path"]))
+    return own, set(_init_arg_names(attack["class_path"])) if "class_path" in attack else set()
+
+
+def build_attack_callbacks(names: list[str], overrides: dict[str, Any], defaults: dict[str, dict]) -> list[Callback]:
+    """Instantiate each preset with experiment defaults, then ``--attack.KEY`` overrides, applied.
+
+    An override goes to every selected preset that has that option (the callback's own options
+    first, then the wrapped attack's); one that no selected preset has is an error.
+    """
+    presets = {name: load_preset(name) for name in names}
+    options = {name: preset_options(preset) for name, preset in presets.items()}
+    for key in overrides:
+        if not any(key in own | attack for own, attack in options.values()):
+            raise AdvconfError(f"no selected attack has an option {key!r} (attacks: {', '.join(names)})")
+    callbacks = []
+    for name, preset in presets.items():
+        init_args = dict(preset.get("init_args") or {})
+        attack = dict(init_args.get("attack") or {})
+        attack_args = dict(attack.get("init_args") or {})
+        own, attack_options = options[name]
+        for key, value in {**defaults.get(name, {}), **overrides}.items():
+            if key in own:
+                init_args[key] = value
+            elif key in attack_options:
+                attack_args[key] = value
+            elif key not in overrides:
+                raise AdvconfError(f"attack_defaults for {name!r}: the preset has no option {key!r}")
+        if attack:
+            init_args["attack"] = {**attack, "init_args": attack_args}
+        callbacks.append(instantiate_callback(name, preset["class_path"], init_args))
+    return callbacks
+
+
+def instantiate_callback(name: str, class_path: str, init_args: dict[str, Any]) -> Callback:
+    """Type-checked instantiation through jsonargparse (strings from the command line become numbers...)."""
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--callback", type=Callback)
-    own = set(_init_arg_names(preset["class_path"]))
-    for key, value in overrides.items():
-        if key in own:
-            init_args[key] = value
-        else:  # everything else configures the attack the callback wraps
-            attack = dict(init_args.get("attack") or {})
-            if not attack:
-                raise AdvconfError(f"attack preset {name!r} has no option {key!r}")
-            attack["init_args"] = {**(attack.get("init_args") or {}), key: value}
-            init_args["attack"] = attack
     try:
-        config = parser.parse_object({"callback": {"class_path": preset["class_path"], "init_args": init_args}})
+        config = parser.parse_object({"callback": {"class_path": class_path, "init_args": init_args}})
     except Exception as error:  # jsonargparse reports type and key errors as multi-line text
         raise AdvconfError(f"attack {name!r}: {one_line(error)}") from None
     return parser.instantiate_classes(config).callback
 
 
 def _init_arg_names(class_path: str) -> list[str]:
-    import importlib
-    import inspect
-
-    module, _, cls = class_path.rpartition(".")
+    module, _, name = class_path.rpartition(".")
     try:
-        target = getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError):
+        target = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
         raise AdvconfError(f"attack preset class {class_path!r} does not exist") from None
     return list(inspect.signature(target.__init__).parameters)[1:]
 
@@ -140,10 +170,7 @@ class AdvconfCLI(LightningCLI):
         unknown = sorted(set(defaults) - set(available_presets()))
         if unknown:
             raise AdvconfError(f"attack_defaults names unknown presets {unknown}; available: {available_presets()}")
-        callbacks = [
-            build_attack_callback(name, {**defaults.get(name, {}), **self.attack_overrides})
-            for name in self.attack_names
-        ]
+        callbacks = build_attack_callbacks(self.attack_names, self.attack_overrides, defaults)
         names = [cb.name for cb in callbacks]
         if len(set(names)) != len(names):
             raise AdvconfError(f"two attacks would write the same results file: {names}")
@@ -178,6 +205,8 @@ def main(args: list[str] | None = None) -> None:
             raise SystemExit(report_main(args[1:]))
         rest, names, overrides = split_attack_args(args)
         subcommand = next((a for a in rest if not a.startswith("-")), "fit")
+        # LightningCLI warns when both sys.argv and args are given; main() always passes args.
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
         AdvconfCLI(
             Classifier,
             subclass_mode_model=False,
