@@ -1,0 +1,42 @@
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from advconf.callbacks.expert_init import ExpertInitialisation
+from advconf.data import MNISTDataModule
+from advconf.errors import AdvconfError
+from advconf.models import LogisticRegression
+from advconf.module import Classifier
+from tests.data.formats import write_mnist
+
+
+def fit_one_frozen_step(model, data_dir, callbacks):
+    module = Classifier(model, optimizer=lambda params: torch.optim.SGD(params, lr=0.0))
+    dm = MNISTDataModule("mnist", str(data_dir), classes=[3, 7], val_size=0, batch_size=8)
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=callbacks)
+    trainer.fit(module, datamodule=dm)
+    return dm
+
+
+def test_callback_sets_weights_to_mean_seven_minus_mean_three_of_the_training_split(tmp_path):
+    write_mnist(tmp_path, n_train=100, n_test=20)
+    model = LogisticRegression(expert_init=True)
+    dm = fit_one_frozen_step(model, tmp_path, [ExpertInitialisation()])
+    x, y = dm.train_set.images.float() / 255, dm.train_set.labels  # label 1 is class 7
+    expected = x[y == 1].mean(0).flatten() - x[y == 0].mean(0).flatten()
+    torch.testing.assert_close(model.linear.weight[0], expected)
+
+
+def test_callback_leaves_randomly_initialised_models_alone(tmp_path):
+    write_mnist(tmp_path, n_train=100, n_test=20)
+    model = LogisticRegression(expert_init=False)
+    before = model.linear.weight.clone()
+    fit_one_frozen_step(model, tmp_path, [ExpertInitialisation()])
+    torch.testing.assert_close(model.linear.weight, before)
+
+
+def test_forgetting_the_callback_stops_training_with_a_hint(tmp_path):
+    write_mnist(tmp_path, n_train=100, n_test=20)
+    with pytest.raises(AdvconfError, match="ExpertInitialisation"):
+        fit_one_frozen_step(LogisticRegression(expert_init=True), tmp_path, [])
