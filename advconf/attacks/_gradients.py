@@ -125,7 +125,12 @@ def ascent_direction(grad: Tensor, norm: Norm) -> Tensor:
     """Steepest ascent direction of unit size: the sign (L∞) or the per-example unit vector (L2)."""
     if norm == "linf":
         return grad.sign()
-    return grad / _per_example(l2_norms(grad).clamp_min(1e-12), grad)
+    # Confident models give gradients near 1e-20: rescale by the largest entry first, or the
+    # squared norm underflows and the step vanishes.
+    largest = grad.flatten(1).abs().amax(dim=1)
+    grad = grad / _per_example(torch.where(largest > 0, largest, 1.0), grad)
+    length = l2_norms(grad)
+    return grad / _per_example(torch.where(length > 0, length, 1.0), grad)
 
 
 def clip_box(x: Tensor, box: Box) -> Tensor:

@@ -46,6 +46,23 @@ class NonExampleAscent:
         self.seed = seed
         self.sign = bool(sign)
 
+    def start(
+        self, num_classes: int, shape: tuple[int, ...], box: Box = (0.0, 1.0), per_class: int = 1, device: torch.device | str = "cpu"
+    ) -> tuple[Tensor, Tensor]:
+        """The seeded starting noise of ``generate`` and its target labels.
+
+        Image ``k`` of every class starts from the same noise image ``k``, so the classes are
+        compared from a common start (as in the paper's figures).
+        """
+        check_count("num_classes", num_classes, minimum=2)
+        check_count("per_class", per_class)
+        box = check_box(box)
+        with torch.inference_mode(False):  # plain tensors, even when called from a test loop
+            noise = torch.randn((per_class, *shape), generator=make_generator(self.seed)) * self.noise_std
+            x = clip_box(noise.to(device).repeat(num_classes, *([1] * len(shape))), box)
+            targets = torch.arange(num_classes, device=device).repeat_interleave(per_class)
+        return x, targets
+
     def generate(
         self,
         model: nn.Module,
@@ -57,17 +74,12 @@ class NonExampleAscent:
     ) -> tuple[Tensor, Tensor]:
         """Non-examples of shape ``(num_classes * per_class, *shape)`` and their target labels.
 
-        Image ``k`` of every class starts from the same noise image ``k``, so the classes are
-        compared from a common start (as in the paper's figures).
+        ``device`` defaults to the model's.
         """
-        check_count("num_classes", num_classes, minimum=2)
-        check_count("per_class", per_class)
-        box = check_box(box)
         if device is None:
             device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        noise = torch.randn((per_class, *shape), generator=make_generator(self.seed)) * self.noise_std
-        x = clip_box(noise.to(device).repeat(num_classes, *([1] * len(shape))), box)
-        targets = torch.arange(num_classes, device=device).repeat_interleave(per_class)
+        x, targets = self.start(num_classes, shape, box, per_class, device)
+        box = check_box(box)
         with gradients_on():
             for _ in range(self.steps):
                 grad = input_gradient(model, x, targets, targeted=True)  # ascent on log p(target)

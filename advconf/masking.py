@@ -1,0 +1,106 @@
+"""Gradient-masking red flags (Athalye et al. 2018; the AutoAttack sanity checks).
+
+Each check is a pure function over evaluation results returning a ``Flag``: whether it fired and a
+one-line message a person can act on. A fired flag means the attack's numbers are probably an
+overestimate of robustness, not that the model is robust.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from advconf.attacks._gradients import fresh, gradients_on, input_gradient
+
+
+@dataclass(frozen=True)
+class Flag:
+    fired: bool
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"fired": self.fired, "message": self.message}
+
+
+def _as_list(values: float | Sequence[float]) -> list[float]:
+    return [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
+
+
+def accuracy_not_monotone(eps: Sequence[float], acc: Sequence[float], tol: float = 0.01) -> Flag:
+    """Accuracy should not rise with a larger budget: a bigger ball contains every smaller one."""
+    pairs = sorted(zip(_as_list(eps), _as_list(acc)))
+    rises = [(e0, a0, e1, a1) for (e0, a0), (e1, a1) in zip(pairs, pairs[1:]) if a1 > a0 + tol]
+    if not rises:
+        return Flag(False, "accuracy does not increase with eps")
+    e0, a0, e1, a1 = rises[0]
+    return Flag(True, f"accuracy rises with eps ({a0:.3f} at eps={e0:g} -> {a1:.3f} at eps={e1:g}): the attack is not finding the worst case")
+
+
+def large_eps_not_broken(acc_at_large_eps: float, threshold: float = 0.05) -> Flag:
+    """An attack with a budget covering the whole input box must reach (near) 0% accuracy."""
+    if acc_at_large_eps > threshold:
+        return Flag(True, f"accuracy {acc_at_large_eps:.3f} > {threshold:g} at a budget that should break every input: gradients may be masked")
+    return Flag(False, f"accuracy {acc_at_large_eps:.3f} at a very large budget")
+
+
+def one_step_stronger(fgsm_acc: float | Sequence[float], pgd_acc: float | Sequence[float], tol: float = 0.01) -> Flag:
+    """An iterative attack should be at least as strong as one step, at every budget (same eps grid)."""
+    worse = [(i, f, p) for i, (f, p) in enumerate(zip(_as_list(fgsm_acc), _as_list(pgd_acc))) if f < p - tol]
+    if not worse:
+        return Flag(False, "the iterative attack is at least as strong as the one-step attack")
+    i, f, p = worse[0]
+    return Flag(True, f"one-step attack beats the iterative one (accuracy {f:.3f} < {p:.3f} at budget #{i}): gradients may be masked or the step size is off")
+
+
+def noise_stronger(noise_acc: float | Sequence[float], attack_acc: float | Sequence[float], tol: float = 0.01) -> Flag:
+    """Random noise of the same budget should never beat a gradient attack."""
+    worse = [(i, n, a) for i, (n, a) in enumerate(zip(_as_list(noise_acc), _as_list(attack_acc))) if n < a - tol]
+    if not worse:
+        return Flag(False, "the attack is stronger than random noise of the same budget")
+    i, n, a = worse[0]
+    return Flag(True, f"random noise beats the attack (accuracy {n:.3f} < {a:.3f} at budget #{i}): gradients are not informative")
+
+
+def zero_gradient_fraction(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    """Share of examples whose input gradient of the loss is exactly zero (model mode untouched)."""
+    with gradients_on():
+        grad = input_gradient(model, fresh(x), fresh(y))
+    return float((grad.flatten(1) == 0).all(dim=1).float().mean())
+
+
+def zero_gradients(fraction: float, threshold: float = 0.5) -> Flag:
+    if fraction > threshold:
+        return Flag(True, f"{fraction:.0%} of examples have an exactly zero input gradient: gradient attacks cannot move them")
+    return Flag(False, f"{fraction:.0%} of examples have a zero input gradient")
+
+
+def check_all(
+    eps: Sequence[float],
+    acc: Sequence[float],
+    *,
+    large_eps_acc: float | None = None,
+    fgsm_acc: Sequence[float] | None = None,
+    pgd_acc: Sequence[float] | None = None,
+    noise_acc: Sequence[float] | None = None,
+    zero_grad_fraction: float | None = None,
+    tol: float = 0.01,
+) -> dict[str, dict]:
+    """The checks whose inputs are given, as ``{name: {"fired", "message"}}`` for a results JSON.
+
+    ``acc`` is the evaluated attack's accuracy over ``eps``; ``noise_acc`` (same grid) is compared with it.
+    """
+    flags = {"accuracy_not_monotone": accuracy_not_monotone(eps, acc, tol)}
+    if large_eps_acc is not None:
+        flags["large_eps_not_broken"] = large_eps_not_broken(large_eps_acc)
+    if fgsm_acc is not None and pgd_acc is not None:
+        flags["one_step_stronger"] = one_step_stronger(fgsm_acc, pgd_acc, tol)
+    if noise_acc is not None:
+        flags["noise_stronger"] = noise_stronger(noise_acc, acc, tol)
+    if zero_grad_fraction is not None:
+        flags["zero_gradients"] = zero_gradients(zero_grad_fraction)
+    return {name: flag.as_dict() for name, flag in flags.items()}
+
+
+def fired(flags: dict[str, dict]) -> list[str]:
+    """Messages of the flags that fired, for a console warning."""
+    return [f"{name}: {flag['message']}" for name, flag in flags.items() if flag["fired"]]
