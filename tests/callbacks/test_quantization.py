@@ -3,8 +3,6 @@
 import pytest
 import torch
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelPruning
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from advconf.callbacks.quantization import Quantization
@@ -94,19 +92,3 @@ def test_unquantised_config_refuses_a_quantised_checkpoint(tmp_path):
     _, path = _checkpoint(tmp_path, Quantization(**W1A2G6))
     with pytest.raises(AdvconfError, match="quantization: checkpoint has"):
         trainer(tmp_path).test(classifier(), loader(), ckpt_path=path, verbose=False)
-
-
-def pruning() -> ModelPruning:
-    return ModelPruning("l1_unstructured", amount=0.5, parameter_names=["weight"], use_lottery_ticket_hypothesis=False)
-
-
-def test_pruned_quantised_model_survives_permanent_pruning_and_checkpoint_loading(tmp_path):
-    module, path = _checkpoint(tmp_path, Quantization(**W1A2G6), pruning())
-    layer = module.model.layers[3]
-    assert not hasattr(layer, "weight_mask")  # made permanent at the end of fit
-    zeros = layer.weight == 0
-    assert zeros.any() and (layer.quantized_weight()[zeros] == 0).all()
-    assert torch.load(path, weights_only=True)["advconf_settings"]["quantization"]["pruned_weights_stay_zero"]
-    fresh = classifier()
-    trainer(tmp_path, Quantization(**W1A2G6), pruning()).test(fresh, loader(), ckpt_path=path, verbose=False)
-    assert torch.equal(outputs(fresh), outputs(module))

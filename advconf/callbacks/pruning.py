@@ -1,0 +1,50 @@
+"""`Pruning`: Lightning's `ModelPruning`, restricted from YAML to chosen conv/linear layers.
+
+`ModelPruning` alone, configured from YAML, prunes every parameter called `weight` (batch norm
+scales included), because the modules to prune can only be given as Python objects.
+"""
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelPruning
+from torch import nn
+
+from advconf.errors import AdvconfError
+
+LAYER_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
+
+
+class Pruning(ModelPruning):
+    """`ModelPruning` over the weights of the conv/linear layers whose names match `modules`.
+
+    Works with quantised layers: while pruned, a layer computes with `weight_orig * weight_mask`;
+    after the masks are made permanent (end of fit, and in every checkpoint) the `Quantization`
+    callback keeps the zero weights at zero.
+
+    Args:
+        modules: fnmatch patterns on the model's module names (e.g. ``["linear"]``); ``["*"]`` = all
+            conv/linear layers. A pattern that matches no such layer is an error.
+        **kwargs: `ModelPruning` arguments (`pruning_fn`, `amount`, `use_lottery_ticket_hypothesis`, ...).
+    """
+
+    def __init__(self, modules: list[str] = ["*"], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.modules = list(modules)
+        self._names: dict[nn.Module, str] = {}
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        model = getattr(pl_module, "model", pl_module)
+        self._names = {m: n for n, m in model.named_modules() if isinstance(m, LAYER_TYPES)}
+        unmatched = [p for p in self.modules if not any(fnmatchcase(n, p) for n in self._names.values())]
+        if unmatched:
+            raise AdvconfError(f"Pruning patterns match no conv/linear layer: {unmatched}; layers are {list(self._names.values())}")
+        super().setup(trainer, pl_module, stage)
+
+    def filter_parameters_to_prune(self, parameters_to_prune: Any = ()) -> Any:
+        return [
+            (module, name)
+            for module, name in parameters_to_prune
+            if name == "weight" and module in self._names and any(fnmatchcase(self._names[module], p) for p in self.modules)
+        ]
