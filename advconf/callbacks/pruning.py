@@ -1,39 +1,50 @@
-"""`PruneOnce`: magnitude pruning for the paper's "prune" rows (Table 1, 4(a) and 4(c))."""
+"""`Pruning`: Lightning's `ModelPruning`, restricted from YAML to chosen conv/linear layers.
 
-from collections.abc import Sequence
+`ModelPruning` alone, configured from YAML, prunes every parameter called `weight` (batch norm
+scales included), because the modules to prune can only be given as Python objects.
+"""
 
+from fnmatch import fnmatchcase
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelPruning
 from torch import nn
 
 from advconf.errors import AdvconfError
 
+LAYER_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
 
-class PruneOnce(ModelPruning):
-    """Lightning's `ModelPruning`, set up to prune once: the `amount` smallest-magnitude weights of
-    all conv/linear layers (global L1) at the end of epoch `epoch`; training then fine-tunes the rest,
-    and the masks are made permanent at the end.
 
-    Plain `ModelPruning` prunes `amount` of the remaining weights every epoch (compounding to nearly
-    all of them over a long schedule), resets the survivors to their initial values (lottery ticket),
-    also prunes batch-norm weights, and its schedule arguments are lambdas YAML cannot express.
-    The `Quantization` callback recognises it, so pruned weights stay zero once quantised.
+class Pruning(ModelPruning):
+    """`ModelPruning` over the weights of the conv/linear layers whose names match `modules`.
+
+    Works with quantised layers: while pruned, a layer computes with `weight_orig * weight_mask`;
+    after the masks are made permanent (end of fit, and in every checkpoint) the `Quantization`
+    callback keeps the zero weights at zero.
 
     Args:
-        amount: fraction of the weights to prune, in (0, 1).
-        epoch: the epoch at whose end to prune.
+        modules: fnmatch patterns on the model's module names (e.g. ``["linear"]``); ``["*"]`` = all
+            conv/linear layers. A pattern that matches no such layer is an error.
+        **kwargs: `ModelPruning` arguments (`pruning_fn`, `amount`, `use_lottery_ticket_hypothesis`, ...).
     """
 
-    def __init__(self, amount: float = 0.5, epoch: int = 0) -> None:
-        if not 0 < amount < 1:
-            raise AdvconfError(f"PruneOnce amount must be in (0, 1), got {amount}")
-        super().__init__(
-            "l1_unstructured",
-            parameter_names=["weight"],
-            amount=amount,
-            apply_pruning=lambda current: current == epoch,
-            use_lottery_ticket_hypothesis=False,
-        )
-        self.epoch = epoch
+    def __init__(self, modules: list[str] = ["*"], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.modules = list(modules)
+        self._names: dict[nn.Module, str] = {}
 
-    def filter_parameters_to_prune(self, parameters_to_prune: Sequence[tuple[nn.Module, str]] = ()) -> Sequence[tuple[nn.Module, str]]:
-        return [(m, name) for m, name in parameters_to_prune if isinstance(m, (nn.Conv2d, nn.Linear))]
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        model = getattr(pl_module, "model", pl_module)
+        self._names = {m: n for n, m in model.named_modules() if isinstance(m, LAYER_TYPES)}
+        unmatched = [p for p in self.modules if not any(fnmatchcase(n, p) for n in self._names.values())]
+        if unmatched:
+            raise AdvconfError(f"Pruning patterns match no conv/linear layer: {unmatched}; layers are {list(self._names.values())}")
+        super().setup(trainer, pl_module, stage)
+
+    def filter_parameters_to_prune(self, parameters_to_prune: Any = ()) -> Any:
+        return [
+            (module, name)
+            for module, name in parameters_to_prune
+            if name == "weight" and module in self._names and any(fnmatchcase(self._names[module], p) for p in self.modules)
+        ]

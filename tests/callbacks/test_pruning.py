@@ -1,27 +1,35 @@
-import lightning.pytorch as pl
+"""Pruning: only the chosen conv/linear weights are pruned, and quantised pruned layers load back."""
+
 import pytest
 import torch
 
-from advconf.callbacks.pruning import PruneOnce
-from advconf.data import MNISTDataModule
+from advconf.callbacks.pruning import Pruning
+from advconf.callbacks.quantization import Quantization
 from advconf.errors import AdvconfError
-from advconf.models import VanillaCNN
-from advconf.module import Classifier
-from tests.data.formats import write_mnist
+from tests.callbacks.test_quantization import W1A2G6, _checkpoint, classifier, loader, outputs, trainer
 
 
-def test_prunes_the_amount_once_and_not_batch_norm(tmp_path):
-    write_mnist(tmp_path, n_train=40, n_test=10)
-    model = VanillaCNN(nf=2, batch_norm=True)
-    trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=[PruneOnce(amount=0.3)])
-    trainer.fit(Classifier(model), datamodule=MNISTDataModule("mnist", str(tmp_path), val_size=0, batch_size=20))
-    weights = [m.weight for m in (model.conv1, model.conv2, model.conv3, model.fc)]
-    zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
-    assert zeros == pytest.approx(0.3, abs=0.01)  # three epochs, still 30%: no compounding
-    assert (model.bn2.weight != 0).all()
+def pruning(modules: list[str]) -> Pruning:
+    return Pruning(modules, pruning_fn="l1_unstructured", amount=0.5, use_lottery_ticket_hypothesis=False)
 
 
-def test_amount_outside_zero_one_is_refused():
-    with pytest.raises(AdvconfError, match="amount"):
-        PruneOnce(amount=1.0)
+def test_only_weights_of_matching_layers_are_pruned(tmp_path):
+    module, _ = _checkpoint(tmp_path, pruning(["layers.3"]))
+    layers = module.model.layers
+    assert (layers[3].weight == 0).float().mean() >= 0.5
+    assert (layers[0].weight != 0).all() and (layers[1].weight != 0).all() and (layers[3].bias != 0).all()
+
+
+def test_quantised_pruned_checkpoint_loads_into_the_same_model(tmp_path):
+    module, path = _checkpoint(tmp_path, Quantization(**W1A2G6), pruning(["*"]))
+    layer = module.model.layers[3]
+    assert (layer.quantized_weight()[layer.weight == 0] == 0).all()
+    assert torch.load(path, weights_only=True)["advconf_settings"]["quantization"]["pruned_weights_stay_zero"]
+    fresh = classifier()
+    trainer(tmp_path, Quantization(**W1A2G6), pruning(["*"])).test(fresh, loader(), ckpt_path=path, verbose=False)
+    assert torch.equal(outputs(fresh), outputs(module))
+
+
+def test_pattern_matching_no_layer_is_an_error(tmp_path):
+    with pytest.raises(AdvconfError, match=r"Pruning patterns match no conv/linear layer: \['conv\*'\]"):
+        trainer(tmp_path, pruning(["conv*"])).fit(classifier(), loader())
