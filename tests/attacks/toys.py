@@ -6,6 +6,8 @@ import functools
 import torch
 from torch import Tensor, nn
 
+from advconf.functional import predictions
+
 
 def toy_data(n: int, seed: int) -> tuple[Tensor, Tensor]:
     """2-D points in the unit box, class 1 above the anti-diagonal x0 + x1 = 1."""
@@ -16,14 +18,16 @@ def toy_data(n: int, seed: int) -> tuple[Tensor, Tensor]:
 
 @functools.lru_cache(maxsize=1)
 def _trained_mlp() -> nn.Module:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
-    x, y = toy_data(512, seed=1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(300):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        optimizer.step()
+    # Own RNG state, and gradients on even if the first caller is under no_grad / inference_mode.
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
+        x, y = toy_data(512, seed=1)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+        for _ in range(300):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return model.eval()
 
@@ -69,4 +73,4 @@ class InputDropout(nn.Module):
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
     with torch.no_grad():
-        return float((model(x).argmax(dim=1) == y).float().mean())
+        return float((predictions(model(x)) == y).float().mean())
