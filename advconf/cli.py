@@ -60,7 +60,8 @@ def split_attack_args(args: list[str]) -> tuple[list[str], list[str], dict[str, 
             if key == "--attack":
                 names.append(value)
             else:
-                overrides[key.removeprefix("--attack.")] = value
+                # YAML typing, as in config files: "0.1" is a number, "[0.1, 0.2]" a list
+                overrides[key.removeprefix("--attack.")] = yaml.safe_load(value)
         else:
             rest.append(arg)
         i += 1
@@ -139,7 +140,14 @@ def one_line(error: BaseException) -> str:
 
 
 class AdvconfArgumentParser(LightningArgumentParser):
-    """Config errors as one line (jsonargparse prints the whole usage before them)."""
+    """Config errors as one line (jsonargparse prints the whole usage before them).
+
+    Prefix abbreviations are off: ``--trainer.max_epoch`` must not silently mean ``max_epochs``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
         if not self.exit_on_error:
@@ -175,14 +183,22 @@ class AdvconfCLI(LightningCLI):
         if len(set(names)) != len(names):
             raise AdvconfError(f"two attacks would write the same results file: {names}")
         self.trainer_defaults["callbacks"] = callbacks
-        ckpt_path = config.get("ckpt_path")
-        if ckpt_path not in (None, "last", "best", "hpc", "registry"):
-            check_checkpoint_file(ckpt_path)
+
+    def _checkpoint_file(self) -> str | None:
+        """The ``--ckpt_path`` given, unless it is one Lightning resolves itself (last, best, hpc...)."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        return None if ckpt_path in (None, "last", "best", "hpc", "registry") else ckpt_path
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the checkpoint while parsing: refuse a bad file before it does.
+        if self._checkpoint_file():
+            check_checkpoint_file(self._checkpoint_file())
+        super()._parse_ckpt_path()
 
     def _check_checkpoint(self) -> None:
-        ckpt_path = self.config[self.subcommand].get("ckpt_path")
-        if ckpt_path not in (None, "last", "best", "hpc", "registry"):
-            check_checkpoint_matches(ckpt_path, self.model)
+        if self._checkpoint_file():
+            check_checkpoint_matches(self._checkpoint_file(), self.model)
 
     before_fit = before_validate = before_test = before_predict = _check_checkpoint
 
@@ -222,6 +238,15 @@ def main(args: list[str] | None = None) -> None:
     except AdvconfError as error:
         print(f"advconf: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        finish_wandb_run()
+
+
+def finish_wandb_run() -> None:
+    """Close the W&B run so its offline files are complete when the command returns."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.run.finish()
 
 
 if __name__ == "__main__":

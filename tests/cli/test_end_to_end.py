@@ -1,0 +1,97 @@
+"""`advconf fit` then `advconf test --attack ...`, as a user runs them (in-process and as a subprocess)."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO, read_json, run_cli, tiny_spheres_config, wandb_tables
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny spheres model fitted once through the CLI; tests evaluate copies of its run directory."""
+    root = tmp_path_factory.mktemp("fit")
+    config = tiny_spheres_config(root)
+    run_cli(["fit", "--config", config])
+    return root, config
+
+
+def test_fit_saves_config_checkpoints_and_wandb_run(trained):
+    root, _ = trained
+    run_dir = root / "checkpoints" / "tiny"
+    assert (run_dir / "config.yaml").is_file()
+    assert (run_dir / "ckpt" / "last.ckpt").is_file()
+    wandb_files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert wandb_files, "WandbLogger wrote no offline run"
+    assert b"train/loss" in wandb_files[0].read_bytes()
+
+
+def test_test_with_pgd_writes_results_json_csv_png_and_wandb_table(trained):
+    root, config = trained
+    run_dir = root / "checkpoints" / "tiny"
+    ckpt = run_dir / "ckpt" / "last.ckpt"
+    run_cli(["test", "--config", config, "--ckpt_path", ckpt, "--attack", "pgd", "--attack.steps", "5",
+             "--attack.eps", "[0.0, 0.05, 0.1, 0.2, 0.4]"])
+    result = read_json(run_dir / "results" / "pgd.json")
+    assert result["name"] == "pgd"
+    assert result["attack"]["class_path"].endswith("PGD")
+    assert result["attack"]["params"]["steps"] == 5
+    assert result["eps"] == [0.0, 0.05, 0.1, 0.2, 0.4]
+    assert result["num_examples"] == 200
+    assert result["checkpoint"] == str(ckpt)
+    accuracy = [row["accuracy"] for row in result["results"]]
+    assert accuracy[0] == pytest.approx(result["clean"]["accuracy"])
+    assert result["clean"]["accuracy"] > 0.9
+    assert all(a >= b for a, b in zip(accuracy, accuracy[1:])), accuracy
+    assert accuracy[-1] < 0.05  # eps 0.4 exceeds the 0.3 gap between the circles
+    with open(run_dir / "results" / "pgd.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["accuracy"]) for r in rows] == pytest.approx(accuracy)
+    assert (run_dir / "results" / "pgd.png").read_bytes()[:4] == b"\x89PNG"
+    tables = wandb_tables(run_dir, "pgd")
+    assert tables and [row[2] for row in tables[-1]["data"]] == pytest.approx(accuracy)
+    assert (run_dir / "test-config.yaml").is_file() and (run_dir / "config.yaml").is_file()
+
+
+def test_two_presets_in_one_run_and_experiment_defaults_apply(trained):
+    root, config = trained
+    run_dir = root / "checkpoints" / "tiny"
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt",
+             "--attack", "fgsm", "--attack", "pgd", "--attack.steps", "3"])
+    fgsm, pgd = read_json(run_dir / "results" / "fgsm.json"), read_json(run_dir / "results" / "pgd.json")
+    # configs/spheres.yaml's attack_defaults replace the image-scale grids of the presets
+    assert fgsm["eps"] == pgd["eps"] == [0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3]
+    assert "steps" not in fgsm["attack"]["params"] and pgd["attack"]["params"]["steps"] == 3
+
+
+def test_rerunning_fit_in_the_same_run_directory_does_not_fail_on_config_yaml(trained, tmp_path):
+    root, config = trained
+    run_cli(["fit", "--config", config, "--trainer.max_epochs", "1"])
+    assert (root / "checkpoints" / "tiny" / "config.yaml").is_file()
+
+
+def test_cli_as_a_subprocess_with_python_m(tmp_path):
+    config = tiny_spheres_config(tmp_path, name="sub")
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(REPO)}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "advconf", *map(str, args)],  # noqa: E731
+                                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    fit = run("fit", "--config", config, "--trainer.max_epochs", "1")
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    ckpt = tmp_path / "checkpoints" / "sub" / "ckpt" / "last.ckpt"
+    test = run("test", "--config", config, "--ckpt_path", ckpt, "--attack", "fgsm", "--attack.eps", "0.1")
+    assert test.returncode == 0, test.stderr[-2000:]
+    assert "fgsm: 200 examples" in test.stdout
+    result = read_json(tmp_path / "checkpoints" / "sub" / "results" / "fgsm.json")
+    assert result["eps"] == [0.1] and result["num_examples"] == 200
+
+
+def test_print_config_shows_the_resolved_config(tmp_path, capsys):
+    config = tiny_spheres_config(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["fit", "--config", config, "--model.model.init_args.width", "7", "--print_config"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "class_path: advconf.models.MLP" in out and "width: 7" in out
