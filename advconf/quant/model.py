@@ -92,6 +92,11 @@ def quantize_model(
     if include is not None:
         selected &= _matching(layers, include, "include")
     selected -= _matching(layers, exclude or [], "exclude")
+    if not selected and {weight_bits, activation_bits, gradient_bits} != {FULL_PRECISION}:
+        raise AdvconfError(
+            f"quantization selects no layer: the model runs {len(layers)} conv/linear layer(s) {layers}"
+            + (" and keep_first_last keeps the first and last at full precision" if keep_first_last else "")
+        )
     unsupported = [f"{n} ({type(modules[n]).__name__})" for n in layers if n in selected and type(modules[n]) not in QUANTIZED_LAYER]
     if unsupported:
         raise AdvconfError(f"cannot quantise {unsupported}: only nn.Conv2d and nn.Linear are supported; exclude them")

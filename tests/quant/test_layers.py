@@ -163,6 +163,12 @@ def test_pattern_that_matches_no_layer_is_an_error():
         quantize_model(mlp(), example((2,)), weight_bits=1, exclude=["lyaer1"])
 
 
+def test_single_layer_model_with_keep_first_last_is_an_error_not_a_silent_no_op():
+    with pytest.raises(AdvconfError, match="selects no layer.*keep_first_last"):
+        quantize_model(nn.Sequential(nn.Flatten(), nn.Linear(4, 1)), example((4,)), weight_bits=1)
+    assert quantize_model(nn.Sequential(nn.Linear(4, 1)), example((4,)), weight_bits=1, keep_first_last=False).layers == ["0"]
+
+
 def test_functional_activations_cannot_take_activation_bits():
     class FunctionalReLU(nn.Module):
         def __init__(self) -> None:
