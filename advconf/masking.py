@@ -5,6 +5,7 @@ one-line message a person can act on. A fired flag means the attack's numbers ar
 overestimate of robustness, not that the model is robust.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,12 @@ def large_eps_not_broken(acc_at_large_eps: float, threshold: float = 0.05) -> Fl
     if acc_at_large_eps > threshold:
         return Flag(True, f"accuracy {acc_at_large_eps:.3f} > {threshold:g} at a budget that should break every input: gradients may be masked")
     return Flag(False, f"accuracy {acc_at_large_eps:.3f} at a very large budget")
+
+
+def covering_eps(box: tuple[float, float], norm: str, dims: int) -> float:
+    """The smallest budget whose ball around any input covers the whole box: a sure break for a sound attack."""
+    width = box[1] - box[0]
+    return width if norm == "linf" else width * math.sqrt(dims)
 
 
 def one_step_stronger(fgsm_acc: float | Sequence[float], pgd_acc: float | Sequence[float], tol: float = 0.01) -> Flag:

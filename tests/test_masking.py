@@ -10,6 +10,7 @@ from advconf.attacks import FGSM, PGD, UniformNoise
 from advconf.masking import (
     accuracy_not_monotone,
     check_all,
+    covering_eps,
     fired,
     large_eps_not_broken,
     noise_stronger,
@@ -31,7 +32,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, attack) -> dict[str, dict]:
     return check_all(
         EPS,
         curve(attack, model, x, y, EPS),
-        large_eps_acc=accuracy(model, PGD(steps=20)(model, x, y, 1.0), y),
+        large_eps_acc=accuracy(model, PGD(steps=20)(model, x, y, covering_eps((0.0, 1.0), "linf", 2)), y),
         fgsm_acc=curve(FGSM(), model, x, y, EPS),
         pgd_acc=curve(PGD(steps=10), model, x, y, EPS),
         noise_acc=curve(UniformNoise(), model, x, y, EPS),
@@ -116,3 +117,27 @@ def test_zero_gradient_fraction_keeps_mode_and_leaves_no_parameter_gradients():
     with torch.inference_mode():
         assert zero_gradient_fraction(model, x, y) == 0.0
     assert model.training and all(p.grad is None for p in model.parameters())
+
+
+def test_covering_eps_spans_the_box():
+    assert covering_eps((0.0, 1.0), "linf", 784) == 1.0
+    assert covering_eps((0.0, 255.0), "l2", 4) == pytest.approx(510.0)
+
+
+class Detached(nn.Module):
+    """Non-differentiable preprocessing: the input leaves the graph before the model sees it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x.detach())
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_detached_input_counts_as_zero_gradient_instead_of_failing(frozen):
+    model = Detached(trained_mlp()).requires_grad_(not frozen)
+    x, y = held_out_points(20)
+    assert zero_gradient_fraction(model, x, y) == 1.0
+    assert torch.equal(FGSM()(model, x, y, 0.1), x)

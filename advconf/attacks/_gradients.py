@@ -7,6 +7,7 @@ model's train/eval mode is never touched (the caller chooses it).
 """
 
 import math
+import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -22,7 +23,7 @@ Box = tuple[float, float] | None
 
 
 def check_finite(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise AdvconfError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
@@ -98,7 +99,11 @@ def input_gradient(model: nn.Module, x: Tensor, y: Tensor, targeted: bool = Fals
     total = None
     for _ in range(samples):
         loss = classification_loss(model(x), y, reduction="sum")
-        (grad,) = torch.autograd.grad(-loss if targeted else loss, x)
+        objective = -loss if targeted else loss
+        # A model that detaches its input (non-differentiable preprocessing) has no input gradient:
+        # return zeros, which the masking check reports, instead of failing.
+        grad = torch.autograd.grad(objective, x, allow_unused=True)[0] if objective.requires_grad else None
+        grad = torch.zeros_like(x) if grad is None else grad
         total = grad if total is None else total + grad
     return total if samples == 1 else total / samples
 

@@ -39,7 +39,8 @@ class PGD(GradientAttack):
         norm: ``linf`` (sign steps) or ``l2`` (normalised gradient steps).
         random_start: start uniformly inside the eps-ball instead of at ``x``.
         restarts: independent random starts; per example the worst case is kept
-            (misclassified first, then the highest loss).
+            (misclassified first, then the highest loss). Judging a restart costs one extra forward
+            pass, in the caller's mode (in train mode that also updates batch-norm statistics).
         targeted: ``y`` are target labels; the attack minimises their loss.
         seed: seed of the random starts (a local generator; ``None`` draws a fresh seed each call).
     """

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -114,3 +115,10 @@ def test_single_logit_model_is_attacked_with_binary_loss():
     x_adv = PGD(steps=20)(binary, x, y, 0.5)
     with torch.no_grad():
         assert ((binary(x_adv)[:, 0] > 0).long() != y).float().mean() > 0.9
+
+
+def test_numpy_and_integer_budgets_are_accepted():
+    x, y = images()
+    model = conv_model().eval()
+    assert (FGSM()(model, x, y, np.float32(0.25)) - x).abs().max() <= 0.25 + 1e-6
+    assert (PGD(steps=2)(model, x, y, 1) - x).abs().max() <= 1
