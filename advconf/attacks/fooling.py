@@ -78,8 +78,7 @@ class NonExampleAscent:
         """
         if device is None:
             device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        x, targets = self.start(num_classes, shape, box, per_class, device)
-        box = check_box(box)
+        x, targets = self.start(num_classes, shape, box, per_class, device)  # also checks the arguments
         with gradients_on():
             for _ in range(self.steps):
                 grad = input_gradient(model, x, targets, targeted=True)  # ascent on log p(target)
