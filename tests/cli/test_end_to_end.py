@@ -4,6 +4,7 @@ import csv
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -26,6 +27,10 @@ def test_fit_saves_config_checkpoints_and_wandb_run(trained):
     assert (run_dir / "ckpt" / "last.ckpt").is_file()
     wandb_files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert wandb_files, "WandbLogger wrote no offline run"
+    # wandb's service process writes the run file; give it time to flush after the run closed
+    deadline = time.monotonic() + 60
+    while b"train/loss" not in wandb_files[0].read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert b"train/loss" in wandb_files[0].read_bytes()
 
 
