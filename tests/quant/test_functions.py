@@ -60,9 +60,10 @@ def test_k_bit_weights_are_tanh_normalised_and_not_rescaled(bits, expected):
     torch.testing.assert_close(quantize_weight(w, bits), expected)
 
 
-def test_k_bit_weight_gradient_skips_only_the_rounding():
-    w = torch.randn(6, requires_grad=True)
-    g = torch.randn(6)
+@pytest.mark.parametrize("w", [torch.randn(6), t(1.0, -1.0, 0.3, 0.0), torch.randn(3, 2, 2)], ids=["random", "tied_max", "4d"])
+def test_k_bit_weight_gradient_skips_only_the_rounding(w):
+    w = w.clone().requires_grad_()
+    g = torch.randn(w.shape)
     quantize_weight(w, 2).backward(g)
     w_ref = w.detach().clone().requires_grad_()
     x = torch.tanh(w_ref)
