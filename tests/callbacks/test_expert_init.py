@@ -40,3 +40,13 @@ def test_forgetting_the_callback_stops_training_with_a_hint(tmp_path):
     write_mnist(tmp_path, n_train=100, n_test=20)
     with pytest.raises(AdvconfError, match="ExpertInitialisation"):
         fit_one_frozen_step(LogisticRegression(expert_init=True), tmp_path, [])
+
+
+def test_test_run_without_checkpoint_evaluates_the_expert_initialised_model(tmp_path):
+    """The paper's "32-bit, no training" row: `advconf test` straight from the config."""
+    write_mnist(tmp_path, n_train=100, n_test=20)
+    model = LogisticRegression(expert_init=True)
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[ExpertInitialisation()])
+    trainer.test(Classifier(model), datamodule=MNISTDataModule("mnist", str(tmp_path), classes=[3, 7]), verbose=False)
+    assert bool(model.initialised)

@@ -27,6 +27,7 @@ def reliable_config(root: Path, name: str, every_n_train_steps: int = 5, faults:
     checkpoint.pop("mode", None)
     config["trainer"]["callbacks"] += [*faults, *RELIABILITY_CALLBACKS]
     config["trainer"]["plugins"] = [ATOMIC_IO]
+    config["trainer"].update(logger=False)  # W&B start-up costs seconds and is not under test here
     config["trainer"].update(trainer)
     config["data"]["class_path"] = "tests.reliability.faults.ResumableSpheres"
     path.write_text(yaml.safe_dump(config))
@@ -42,6 +43,14 @@ def advconf_subprocess(root: Path, *args: object, timeout: float = 300) -> subpr
            "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "advconf", *map(str, args)], cwd=root, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def assert_same_end(ckpt: Path, reference: tuple[int, dict[str, torch.Tensor]]) -> None:
+    """The run that wrote ``ckpt`` ended at the reference's step with bit-identical weights."""
+    step, expected = reference
+    assert global_step(ckpt) == step
+    for key, value in weights(ckpt).items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=0, msg=key)
 
 
 def weights(ckpt: Path) -> dict[str, torch.Tensor]:
