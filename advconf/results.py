@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,7 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: clusters and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
-from lightning.pytorch import Trainer  # noqa: E402
+from lightning.pytorch import LightningModule, Trainer  # noqa: E402
 from lightning.pytorch.loggers import WandbLogger  # noqa: E402
 
 
@@ -80,6 +81,29 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
         f.write(buffer.getvalue())
 
 
+PICTURE_DPI = 100
+
+
+def save_picture(fig: plt.Figure, path: Path) -> None:
+    """Save without cropping, so the PNG is exactly ``figsize * PICTURE_DPI`` pixels (image grids, weights)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PICTURE_DPI)
+    plt.close(fig)
+    with atomic_open(path, "wb") as f:
+        f.write(buffer.getvalue())
+
+
+def run_info(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
+    """What every results JSON says about the run: checkpoint, how the model was built, box, time."""
+    data = trainer.datamodule
+    return {
+        "checkpoint": trainer.ckpt_path,
+        "model_settings": getattr(pl_module, "settings", {}),
+        "box": getattr(data, "input_box", None) if data else None,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def plot_curves(
     x: Sequence[float], curves: dict[str, Sequence[float]], xlabel: str, ylabel: str, title: str
 ) -> plt.Figure:
@@ -102,6 +126,13 @@ def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
 
 def log_table_and_curve(trainer: Trainer, name: str, rows: Sequence[dict[str, Any]], x: str, ys: Sequence[str]) -> None:
     """Log ``rows`` as a ``wandb.Table`` and one ``wandb.plot.line`` per column in ``ys``."""
+    log_table_and_lines(trainer, name, rows, x, ys)
+
+
+def log_table_and_lines(
+    trainer: Trainer, name: str, rows: Sequence[dict[str, Any]], x: str, ys: Sequence[str], stroke: str | None = None
+) -> None:
+    """``log_table_and_curve`` with one line per value of the column ``stroke`` (e.g. the offset's sign)."""
     loggers = wandb_loggers(trainer)
     if not loggers or not rows:
         return
@@ -112,10 +143,38 @@ def log_table_and_curve(trainer: Trainer, name: str, rows: Sequence[dict[str, An
     for logger in loggers:
         payload: dict[str, Any] = {f"{name}/table": table}
         for y in ys:
-            payload[f"{name}/{y}"] = wandb.plot.line(table, x, y, title=f"{name}: {y} vs {x}")
+            payload[f"{name}/{y}"] = wandb.plot.line(table, x, y, stroke=stroke, title=f"{name}: {y} vs {x}")
         logger.experiment.log(payload)
 
 
 def log_image(trainer: Trainer, key: str, path: Path) -> None:
     for logger in wandb_loggers(trainer):
         logger.log_image(key=key, images=[str(path)])
+
+
+def log_image_with_caption(trainer: Trainer, key: str, path: Path, caption: str) -> None:
+    for logger in wandb_loggers(trainer):
+        logger.log_image(key=key, images=[str(path)], caption=[caption])
+
+
+def publish(
+    trainer: Trainer,
+    name: str,
+    payload: dict[str, Any],
+    rows: Sequence[dict[str, Any]],
+    figure: plt.Figure,
+    x: str,
+    ys: Sequence[str],
+    stroke: str | None = None,
+) -> Path:
+    """Write ``results/<name>.json``, ``.csv`` and ``.png`` and log the table, lines and picture to W&B.
+
+    Returns the results directory.
+    """
+    out = results_dir(trainer)
+    write_json(out / f"{name}.json", payload)
+    write_csv(out / f"{name}.csv", rows)
+    save_figure(figure, out / f"{name}.png")
+    log_table_and_lines(trainer, name, rows, x, ys, stroke)
+    log_image(trainer, f"{name}/curve", out / f"{name}.png")
+    return out

@@ -3,15 +3,18 @@
 import math
 from collections.abc import Callable
 from contextlib import nullcontext
-from datetime import datetime, timezone
 from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
 
+from advconf.callbacks.masking_checks import MaskingProbe, is_gradient_attack
+from advconf.callbacks.records import ConfidenceRecords
 from advconf.errors import AdvconfError
 from advconf.functional import confidence, predictions
-from advconf.results import log_image, log_table_and_curve, plot_curves, results_dir, save_figure, write_csv, write_json
+from advconf.masking import fired
+from advconf.results import log_table_and_curve, plot_curves, publish, run_info
 
 
 def describe(obj: Any) -> dict[str, Any]:
@@ -59,6 +62,11 @@ class AttackEvaluation(Callback):
     lies inside the larger ball (exact for norm-ball attacks). Its "attacked" input is then the
     strongest one found so far. Set ``skip_decided: false`` to attack every example at every budget.
 
+    Per budget it reports accuracy, mean max-softmax, ECE, and the AUROC of max-softmax for telling
+    natural inputs from successful adversarial examples (see ``ConfidenceRecords.summary``). For
+    gradient attacks it also runs the gradient-masking checks on the first ``masking_examples``
+    test examples (``MaskingProbe``) and warns about every check that fires.
+
     Writes ``<run dir>/results/<name>.json``, ``.csv`` and ``.png`` and logs a W&B table and curves.
 
     Args:
@@ -66,6 +74,9 @@ class AttackEvaluation(Callback):
         eps: budgets in input units (pixel units for images: 8/255 ≈ 0.0314).
         name: name of the result files and of the W&B keys.
         skip_decided: do not re-attack examples already misclassified (see above).
+        masking_checks: run the gradient-masking checks (gradient attacks only).
+        masking_examples: how many of the first test examples (per rank) the checks use.
+        masking_steps: steps of the PGD reference when the evaluated attack is not PGD itself.
     """
 
     def __init__(
@@ -74,6 +85,9 @@ class AttackEvaluation(Callback):
         eps: list[float] | float = 0.1,
         name: str = "attack",
         skip_decided: bool = True,
+        masking_checks: bool = True,
+        masking_examples: int = 512,
+        masking_steps: int = 20,
     ) -> None:
         self.attack = attack
         self.eps = validate_eps(eps)
@@ -81,18 +95,22 @@ class AttackEvaluation(Callback):
             raise AdvconfError(f"attack evaluation name must be a non-empty file name, got {name!r}")
         self.name = name
         self.skip_decided = skip_decided
-        self._records: dict[str, list[torch.Tensor]] = {}
+        for option, value in (("masking_examples", masking_examples), ("masking_steps", masking_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise AdvconfError(f"{option} must be a positive integer, got {value!r}")
+        # Gradient-free attacks cannot mask gradients: nothing to check.
+        self.masking_checks = masking_checks and is_gradient_attack(attack)
+        self.masking_examples = masking_examples
+        self.masking_steps = masking_steps
+        self.records = ConfidenceRecords(len(self.eps))
+        self.probe = MaskingProbe(attack, self.eps, masking_examples, masking_steps) if self.masking_checks else None
 
     # --- per batch --------------------------------------------------------------------------------
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._records = {"clean_correct": [], "clean_confidence": []}
-        for i in range(len(self.eps)):
-            self._records[f"correct_{i}"] = []
-            self._records[f"confidence_{i}"] = []
-
-    def _record(self, key: str, value: torch.Tensor) -> None:
-        self._records[key].append(value.detach().float().cpu())
+        self.records.reset()
+        if self.probe:
+            self.probe.reset()
 
     def on_test_batch_end(
         self,
@@ -103,15 +121,14 @@ class AttackEvaluation(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        box = getattr(trainer.datamodule, "input_box", (0.0, 1.0)) if trainer.datamodule else (0.0, 1.0)
+        box = input_box(trainer)
         # Lightning's test loop runs under inference_mode; attacks need input gradients.
         with torch.inference_mode(False), torch.enable_grad(), attack_context(pl_module):
             x, y = batch[0].clone(), batch[1].clone()
             with torch.no_grad():
                 logits = pl_module(x)
             correct = predictions(logits) == y
-            self._record("clean_correct", correct)
-            self._record("clean_confidence", confidence(logits))
+            self.records.add(None, correct, confidence(logits))
             x_adv = x.clone()
             still_correct = correct.clone()
             for i, eps in enumerate(self.eps):
@@ -121,41 +138,25 @@ class AttackEvaluation(Callback):
                 with torch.no_grad():
                     logits = pl_module(x_adv)
                 still_correct = predictions(logits) == y
-                self._record(f"correct_{i}", still_correct)
-                self._record(f"confidence_{i}", confidence(logits))
+                self.records.add(i, still_correct, confidence(logits))
+            if self.probe:
+                self.probe.update(pl_module, x, y, box)
 
     # --- at the end -------------------------------------------------------------------------------
 
-    def _gathered(self, pl_module: LightningModule, key: str) -> torch.Tensor:
-        local = torch.cat(self._records[key]) if self._records[key] else torch.zeros(0)
-        if pl_module.trainer.world_size == 1:
-            return local
-        return pl_module.all_gather(local.to(pl_module.device)).flatten().cpu()
-
     def summary(self, pl_module: LightningModule) -> dict[str, Any]:
-        clean_correct = self._gathered(pl_module, "clean_correct")
-        n = len(clean_correct)
-        rows = []
-        for i, eps in enumerate(self.eps):
-            correct = self._gathered(pl_module, f"correct_{i}")
-            conf = self._gathered(pl_module, f"confidence_{i}")
-            rows.append(
-                {
-                    "eps": eps,
-                    "accuracy": correct.mean().item() if n else float("nan"),
-                    "confidence": conf.mean().item() if n else float("nan"),
-                    "num_examples": n,
-                }
-            )
-        clean_conf = self._gathered(pl_module, "clean_confidence")
-        clean = {
-            "accuracy": clean_correct.mean().item() if n else float("nan"),
-            "confidence": clean_conf.mean().item() if n else float("nan"),
+        clean, rows, n = self.records.summary(pl_module)
+        masking, checked = self.probe.flags(pl_module) if self.probe else ({}, 0)
+        return {
+            "clean": clean,
+            "rows": [{"eps": eps, **row} for eps, row in zip(self.eps, rows)],
+            "num_examples": n,
+            "masking": masking,
+            "masking_examples": checked,
         }
-        return {"clean": clean, "rows": rows, "num_examples": n}
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        summary = self.summary(pl_module)
+        summary = self.summary(pl_module)  # every rank takes part in the gather
         if not trainer.is_global_zero:
             return
         rows = [{"attack": self.name, **row} for row in summary["rows"]]
@@ -166,32 +167,43 @@ class AttackEvaluation(Callback):
             "num_examples": summary["num_examples"],
             "clean": summary["clean"],
             "results": summary["rows"],
-            "checkpoint": trainer.ckpt_path,
-            "model_settings": pl_module.settings if hasattr(pl_module, "settings") else {},
+            "masking": summary["masking"],
+            "masking_examples": summary["masking_examples"],
             "gradient_quantization_during_attack": False,
             "skip_decided": self.skip_decided,
-            "box": getattr(trainer.datamodule, "input_box", None) if trainer.datamodule else None,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **run_info(trainer, pl_module),
         }
-        out = results_dir(trainer)
-        write_json(out / f"{self.name}.json", payload)
-        write_csv(out / f"{self.name}.csv", rows)
-        fig = plot_curves(
+        figure = plot_curves(
             self.eps,
             {"accuracy": [r["accuracy"] for r in rows], "confidence": [r["confidence"] for r in rows]},
             xlabel="eps",
             ylabel="fraction",
             title=f"{self.name} ({summary['num_examples']} examples)",
         )
-        save_figure(fig, out / f"{self.name}.png")
-        log_table_and_curve(trainer, self.name, rows, x="eps", ys=["accuracy", "confidence"])
-        log_image(trainer, f"{self.name}/curve", out / f"{self.name}.png")
+        publish(trainer, self.name, payload, rows, figure, x="eps", ys=["accuracy", "confidence", "ece", "detection_auroc"])
+        report_masking(trainer, self.name, summary["masking"])
         print_table(self.name, summary)
+
+
+def input_box(trainer: Trainer) -> tuple[float, float] | None:
+    return getattr(trainer.datamodule, "input_box", (0.0, 1.0)) if trainer.datamodule else (0.0, 1.0)
+
+
+def report_masking(trainer: Trainer, name: str, flags: dict[str, dict]) -> None:
+    """A console warning per fired check, and the checks as a W&B table (``<name>/masking/table``)."""
+    for message in fired(flags):
+        rank_zero_warn(f"{name}: possible gradient masking: {message}")
+    rows = [{"check": check, **flag} for check, flag in flags.items()]
+    log_table_and_curve(trainer, f"{name}/masking", rows, x="check", ys=[])
 
 
 def print_table(name: str, summary: dict[str, Any]) -> None:
     clean = summary["clean"]
-    print(f"\n{name}: {summary['num_examples']} examples, clean accuracy {clean['accuracy']:.4f}")
-    print(f"{'eps':>10} {'accuracy':>10} {'confidence':>11}")
+    print(f"\n{name}: {summary['num_examples']} examples, clean accuracy {clean['accuracy']:.4f}, ECE {clean['ece']:.4f}")
+    print(f"{'eps':>10} {'accuracy':>10} {'confidence':>11} {'ECE':>8} {'AUROC':>8}")
     for row in summary["rows"]:
-        print(f"{row['eps']:>10.4g} {row['accuracy']:>10.4f} {row['confidence']:>11.4f}")
+        auroc = "-" if row["detection_auroc"] is None else f"{row['detection_auroc']:.4f}"
+        print(f"{row['eps']:>10.4g} {row['accuracy']:>10.4f} {row['confidence']:>11.4f} {row['ece']:>8.4f} {auroc:>8}")
+    flagged = fired(summary["masking"])
+    if flagged:
+        print(f"gradient-masking checks fired ({summary['masking_examples']} examples): " + "; ".join(flagged))

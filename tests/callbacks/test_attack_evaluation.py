@@ -1,0 +1,126 @@
+"""AttackEvaluation: confidence metrics on hand-built logits, and the gradient-masking flags, through `Trainer.test`."""
+
+import csv
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from advconf.attacks import FGSM, PGD
+from advconf.callbacks import AttackEvaluation
+from advconf.callbacks.records import calibration_error
+from advconf.errors import AdvconfError
+from advconf.metrics import detection_auroc, expected_calibration_error
+from tests.callbacks.evaluation_run import results, run_test
+from tests.masking_models import Overshoot, Quantized, held_out_points, overshoot_points, trained_mlp
+
+# Example k is the input [k]; attacking it turns it into [100 + k]. The model looks logits up.
+CLEAN = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, 0.5]])
+ATTACKED = torch.tensor([[0.0, 3.0], [0.0, 2.0], [0.0, 9.0], [1.0, 0.0]])
+LABELS = torch.tensor([0, 1, 1, 1])  # clean: right, right, wrong, right; attacked: wrong, right, (skipped), wrong
+
+
+class Lookup(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        k = x[:, 0].long()
+        return torch.where((k >= 100).view(-1, 1), ATTACKED[k % 100], CLEAN[k % 100])
+
+
+class Shift:
+    """A gradient-free 'attack' that swaps each input for its attacked id."""
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: object = None) -> Tensor:
+        return x + 100
+
+
+def test_metrics_on_hand_built_logits(tmp_path):
+    x = torch.arange(4.0).view(-1, 1)
+    run_test(AttackEvaluation(Shift(), eps=[0.0, 1.0], name="lookup"), Lookup(), x, LABELS, tmp_path, batch_size=2)
+    result = results(tmp_path, "lookup")
+    clean_conf = torch.softmax(CLEAN, 1).max(1).values
+    # example 2 was wrong clean, so it is not attacked: its "attacked" input stays clean
+    final = torch.stack([ATTACKED[0], ATTACKED[1], CLEAN[2], ATTACKED[3]])
+    final_conf = torch.softmax(final, 1).max(1).values
+    assert result["clean"]["accuracy"] == pytest.approx(0.75)
+    assert result["clean"]["confidence"] == pytest.approx(clean_conf.mean().item())
+    assert result["clean"]["ece"] == pytest.approx(expected_calibration_error(torch.softmax(CLEAN, 1), LABELS))
+    row = result["results"][1]
+    assert row["accuracy"] == pytest.approx(0.25)
+    assert row["confidence"] == pytest.approx(final_conf.mean().item())
+    assert row["ece"] == pytest.approx(expected_calibration_error(torch.softmax(final, 1), LABELS))
+    # successful adversarial examples: 0 and 3 (right clean, wrong attacked); natural: all four clean inputs
+    assert row["num_adversarial"] == 2
+    assert row["adversarial_confidence"] == pytest.approx(final_conf[[0, 3]].mean().item())
+    assert row["detection_auroc"] == pytest.approx(detection_auroc(clean_conf, final_conf[[0, 3]]))
+    assert row["detection_auroc"] == pytest.approx(3 / 8)  # pairs by hand: 1 + 0.5 + 0.5 + 1 of 8
+    assert result["results"][0]["detection_auroc"] is None  # eps 0 fools nobody
+    assert result["masking"] == {} and result["masking_examples"] == 0  # gradient-free: nothing to check
+    with open(tmp_path / "results" / "lookup.csv") as f:
+        columns = next(csv.reader(f))
+    assert columns[:5] == ["attack", "eps", "accuracy", "confidence", "ece"]
+    assert {"detection_auroc", "num_adversarial", "adversarial_confidence"} <= set(columns)
+
+
+def test_calibration_error_from_confidence_and_correctness_equals_top_label_ece():
+    probs = torch.softmax(torch.randn(300, 10, generator=torch.Generator().manual_seed(0)) * 3, dim=1)
+    labels = torch.randint(0, 10, (300,), generator=torch.Generator().manual_seed(1))
+    conf, pred = probs.max(dim=1)
+    assert calibration_error(conf, pred == labels) == pytest.approx(expected_calibration_error(probs, labels), abs=1e-6)
+
+
+EPS = [0.0, 0.05, 0.1, 0.2, 0.3]
+
+
+def masking(tmp_path, model: nn.Module, x: Tensor, y: Tensor, attack, eps=EPS, **options) -> dict:
+    evaluation = AttackEvaluation(attack, eps=eps, name="masking", **options)
+    with pytest.warns() as warned:
+        run_test(evaluation, model, x, y, tmp_path)
+    result = results(tmp_path, "masking")
+    result["warnings"] = [str(w.message) for w in warned if "possible gradient masking" in str(w.message)]
+    return result
+
+
+def fired(result: dict) -> set[str]:
+    return {name for name, flag in result["masking"].items() if flag["fired"]}
+
+
+def test_masking_checks_stay_quiet_on_a_normal_trained_model(tmp_path):
+    x, y = held_out_points()
+    result = masking(tmp_path, trained_mlp(), x, y, PGD(steps=10), masking_examples=100)
+    assert set(result["masking"]) == {"accuracy_not_monotone", "large_eps_not_broken", "one_step_stronger", "noise_stronger", "zero_gradients"}
+    assert fired(result) == set() and result["warnings"] == []
+    assert result["masking_examples"] == 100
+
+
+def test_quantized_input_fires_zero_gradient_large_eps_and_noise_flags_with_warnings(tmp_path):
+    x, y = held_out_points()
+    result = masking(tmp_path, Quantized(trained_mlp()), x, y, FGSM())
+    assert {"zero_gradients", "large_eps_not_broken", "noise_stronger"} <= fired(result)
+    assert len(result["warnings"]) == len(fired(result))
+    assert any("zero input gradient" in w for w in result["warnings"])
+
+
+def test_overshooting_model_fires_monotonicity_flag_even_with_skip_decided(tmp_path):
+    # With skip_decided the reported curve is monotone by construction; the probe attacks from scratch.
+    x, y = overshoot_points()
+    result = masking(tmp_path, Overshoot(), x, y, FGSM(), eps=[0.0, 0.05, 0.45, 0.9])
+    assert [row["accuracy"] for row in result["results"]] == [1.0, 1.0, 0.0, 0.0]
+    assert "accuracy_not_monotone" in fired(result)
+
+
+def test_overshooting_model_fires_one_step_stronger_flag(tmp_path):
+    x, y = overshoot_points()
+    result = masking(tmp_path, Overshoot(), x, y, PGD(steps=20, random_start=False), eps=[0.0, 0.05, 0.45, 0.9])
+    assert "one_step_stronger" in fired(result)
+
+
+def test_masking_checks_can_be_switched_off(tmp_path):
+    x, y = held_out_points(20)
+    run_test(AttackEvaluation(FGSM(), eps=[0.0, 0.1], name="off", masking_checks=False), trained_mlp(), x, y, tmp_path)
+    assert results(tmp_path, "off")["masking"] == {}
+
+
+@pytest.mark.parametrize("option", ["masking_examples", "masking_steps"])
+def test_masking_cost_controls_must_be_positive(option):
+    with pytest.raises(AdvconfError, match=option):
+        AttackEvaluation(FGSM(), **{option: 0})
