@@ -102,7 +102,7 @@ class AdversarialTraining(Callback):
             return
         clean_logits = self._pending["clean_logits"]
         clean_logits, clean_y = (clean_logits, y) if clean_logits is not None else (logits[n:], y[n:])
-        log = dict(on_step=True, on_epoch=True)
+        log = dict(on_step=True, on_epoch=True, sync_dist=True)  # epoch means over all ranks
         pl_module.log("train/adv_loss", classification_loss(logits[:n], y[:n]), batch_size=n, **log)
         pl_module.log("train/adv_acc", (predictions(logits[:n]) == y[:n]).float().mean(), batch_size=n, **log)
         pl_module.log("train/clean_acc", (predictions(clean_logits) == clean_y).float().mean(), batch_size=len(clean_y), **log)
