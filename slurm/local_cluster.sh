@@ -25,8 +25,6 @@ node_ip() { echo "$SUBNET.$((11 + $1))"; }  # node index 0, 1 -> .11, .12
 in_node() { local node=$1; shift; nsenter --net="/var/run/netns/$node" "$@"; }
 
 write_config() {
-    local cpus
-    cpus=$(nproc)
     mkdir -p "$STATE_DIR"/{ctld,munge} "${NODES[@]/#/$STATE_DIR/}"
     : > "$STATE_DIR/plugstack.conf"  # no site SPANK plugins
     cat > "$SLURM_CONF" <<EOF
@@ -37,7 +35,8 @@ SlurmdPort=16818
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$STATE_DIR/munge/munge.socket
+# cred_expire is also how long a requeued job waits before it may start again (default 120 s).
+AuthInfo=socket=$STATE_DIR/munge/munge.socket,cred_expire=10
 CredType=cred/munge
 StateSaveLocation=$STATE_DIR/ctld
 SlurmctldPidFile=$STATE_DIR/ctld/slurmctld.pid
@@ -61,8 +60,9 @@ ReturnToService=2
 KillWait=5
 MinJobAge=600
 SchedulerParameters=sched_interval=2
-NodeName=${NODES[0]} NodeAddr=$(node_ip 0) CPUs=$cpus State=UNKNOWN
-NodeName=${NODES[1]} NodeAddr=$(node_ip 1) CPUs=$cpus State=UNKNOWN
+# 4 CPUs per node whatever the machine has (config_overrides): small test jobs run side by side.
+NodeName=${NODES[0]} NodeAddr=$(node_ip 0) CPUs=4 State=UNKNOWN
+NodeName=${NODES[1]} NodeAddr=$(node_ip 1) CPUs=4 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 }
