@@ -8,6 +8,7 @@ Each figure has a fixed size, so with ``advconf.results.save_picture`` its PNG i
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 CELL = 1.5  # inches per non-example image (room for a two-line title)
@@ -15,15 +16,15 @@ FILTER_CELL = 0.8  # inches per filter
 TITLE = 0.6  # inches above a filter grid for its title
 
 
-def as_image(t: torch.Tensor) -> torch.Tensor:
+def as_image(t: torch.Tensor) -> np.ndarray:
     """(C, H, W) values in [0, 1] -> what ``imshow`` takes: (H, W) for one channel, (H, W, 3) for RGB.
 
     Other channel counts are shown as their mean.
     """
     t = t.detach().float().cpu()
     if t.shape[0] == 3:
-        return t.permute(1, 2, 0)
-    return t.mean(dim=0)
+        return t.permute(1, 2, 0).numpy()
+    return t.mean(dim=0).numpy()
 
 
 def centred(w: torch.Tensor, scale: float) -> torch.Tensor:
@@ -62,7 +63,9 @@ def filter_figsize(n: int) -> tuple[float, float]:
 def filter_grid(weight: torch.Tensor, near_zero: torch.Tensor, title: str) -> plt.Figure:
     """Conv filters (out, in, kh, kw) on one shared scale (zero = grey); near-zero ones framed in red."""
     rows, cols = grid_shape(len(weight))
-    fig, axes = plt.subplots(rows, cols, figsize=filter_figsize(len(weight)), squeeze=False)
+    width, height = filter_figsize(len(weight))
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - TITLE / height, wspace=0.1, hspace=0.1)
     scale = weight.abs().max().item()
     for ax in axes.flat:
         ax.set_xticks([])

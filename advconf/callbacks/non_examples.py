@@ -108,7 +108,7 @@ class NonExampleEvaluation(Callback):
         write_csv(out / f"{self.name}.csv", rows)
         log_table_and_curve(trainer, self.name, rows, x="target", ys=[])
         if images.ndim == 4:
-            titles = [f"{row['class_name']}\n{row['confidence']:.1%}" + ("" if row["hit"] else f" ({names[row['prediction']]})") for row in rows]
+            titles = [f"{row['class_name']}\n{row['confidence']:.1%}" + ("" if row["hit"] else f" → {names[row['prediction']]}") for row in rows]
             suptitle = f"{self.name}: mean confidence {payload['mean_confidence']:.1%}, AUROC {fmt(payload['detection_auroc'])}"
             box = payload["box"] or (images.min().item(), images.max().item())
             # generate() orders the images class by class; the grid has one column per class.
