@@ -14,8 +14,9 @@ class LogisticRegression(nn.Module):
     Random initialisation is the paper's truncated normal with sigma 0.1. `expert_init=True` asks
     for the paper's "expert initialisation" (mean image of one class minus the other's), which needs
     the training data: the `advconf.callbacks.ExpertInitialisation` callback calls
-    `initialise_from_data` at set-up. Until that has happened the model refuses to run, so a config
-    that forgets the callback fails instead of silently training from a random start.
+    `initialise_from_data` at set-up. Until that has happened the model refuses to train, so a config
+    that forgets the callback fails instead of silently training from a random start (eval-mode
+    forwards stay allowed: callbacks trace the model at set-up, before the data is read).
     """
 
     def __init__(self, input_shape: list[int] = [1, 28, 28], expert_init: bool = False) -> None:
@@ -45,7 +46,7 @@ class LogisticRegression(nn.Module):
         self.initialised.fill_(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.initialised:
+        if self.training and not self.initialised:
             raise AdvconfError(
                 "LogisticRegression(expert_init=True) was not initialised: add "
                 "advconf.callbacks.ExpertInitialisation to trainer.callbacks"

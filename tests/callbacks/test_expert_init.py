@@ -50,3 +50,13 @@ def test_test_run_without_checkpoint_evaluates_the_expert_initialised_model(tmp_
                          callbacks=[ExpertInitialisation()])
     trainer.test(Classifier(model), datamodule=MNISTDataModule("mnist", str(tmp_path), classes=[3, 7]), verbose=False)
     assert bool(model.initialised)
+
+
+def test_works_after_quantization_swapped_the_layer(tmp_path):
+    """Callback order does not matter: Quantization traces the model before the data is read."""
+    from advconf.callbacks.quantization import Quantization
+
+    write_mnist(tmp_path, n_train=100, n_test=20)
+    model = LogisticRegression(expert_init=True)
+    fit_one_frozen_step(model, tmp_path, [Quantization(weight_bits=1, keep_first_last=False), ExpertInitialisation()])
+    assert bool(model.initialised) and model.linear.weight.abs().sum() > 0

@@ -30,10 +30,11 @@ def test_expert_init_puts_class_means_on_the_correct_sides_of_the_boundary():
     torch.testing.assert_close(logits[0], -logits[1])  # boundary half way
 
 
-def test_expert_init_model_refuses_to_run_before_initialisation():
+def test_expert_init_model_refuses_to_train_before_initialisation_but_can_be_traced():
     model = LogisticRegression([1, 4, 4], expert_init=True)
     with pytest.raises(AdvconfError, match="ExpertInitialisation"):
         model(torch.rand(1, 1, 4, 4))
+    assert model.eval()(torch.rand(1, 1, 4, 4)).shape == (1, 1)
 
 
 def test_expert_init_state_survives_a_checkpoint_round_trip():
