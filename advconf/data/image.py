@@ -40,6 +40,8 @@ class ImageTensorDataset(Dataset):
 
 
 def _batch_is_ready(batch: list[torch.Tensor]) -> list[torch.Tensor]:
+    """collate_fn: `__getitems__` already returns the stacked batch (a module-level function, so
+    DataLoader workers can pickle it)."""
     return batch
 
 
