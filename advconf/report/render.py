@@ -1,0 +1,61 @@
+"""Write the report: ``report.md`` with every section, one CSV per table, one PNG per attack curve."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from advconf.report import figures, tables
+from advconf.report.collect import Run
+from advconf.results import save_figure, write_csv
+
+SECTIONS = ("table1", "table3", "curves", "nonexamples")
+
+
+def write_report(
+    runs: Sequence[Run], out: Path, attack: str, eps: float, nonexamples: str, sections: Sequence[str] = SECTIONS
+) -> dict[str, list[dict[str, Any]]]:
+    """Render ``sections`` into ``out``; returns every table by file stem (for W&B)."""
+    written: dict[str, list[dict[str, Any]]] = {}
+    parts = [f"# advconf report\n\n{_summary(runs)}\n"]
+
+    def table(stem: str, title: str, rows: list[dict[str, Any]], headers: dict[str, str] | None, note: str) -> None:
+        parts.append(f"## {title}\n\n{note}\n\n{tables.markdown(rows, headers)}")
+        if rows:
+            write_csv(out / f"{stem}.csv", rows)
+            written[stem] = rows
+            parts.append(f"CSV: [{stem}.csv]({stem}.csv)\n")
+
+    if "table1" in sections:
+        headers = {"model": "model", "bits": "bits", "clean_accuracy": "test (%)", f"{attack}_accuracy": f"{attack} (%)", "note": "note"}
+        note = f"Paper Table 1 layout: accuracy on the test set and under `{attack}` at eps = {eps:g}."
+        table("table1", "Table 1 layout", tables.table1_rows(runs, attack, eps), headers, note)
+    if "table3" in sections:
+        note = f"Paper Table 3 layout: error (%) clean and under `{attack}` at each eps; top-5 only where recorded."
+        table("table3", "Table 3 layout", tables.table3_rows(runs, attack), None, note)
+    if "curves" in sections:
+        parts.append("## Attack curves (Fig 1 style)\n")
+        for name in figures.curve_names(runs):
+            rows = figures.curve_rows(runs, name)
+            save_figure(figures.curves_figure(rows, name, figures.x_label(runs, name)), out / f"curves_{name}.png")
+            write_csv(out / f"curves_{name}.csv", rows)
+            written[f"curves_{name}"] = rows
+            parts.append(f"### {name}\n\n![{name}](curves_{name}.png)\n\nCSV: [curves_{name}.csv](curves_{name}.csv)\n")
+    if "nonexamples" in sections:
+        rows = tables.nonexample_rows(runs, nonexamples)
+        headers = {"run": "run", "mean": "mean conf. (%)", "hit_rate": "hit rate (%)", "auroc": "AUROC (%)"}
+        headers |= {key: key for row in rows for key in row if key not in headers}
+        note = (
+            f"Non-examples (`{nonexamples}`): noise ascended toward each class; max-softmax confidence (%) per "
+            "target class, the fraction predicted as their target (hit rate) and the AUROC of max-softmax "
+            "for telling natural test inputs from them."
+        )
+        table("nonexamples", "Non-example confidence (Fig 2 / Fig 6 style)", rows, headers, note)
+    (out / "report.md").write_text("\n".join(parts))
+    return written
+
+
+def _summary(runs: Sequence[Run]) -> str:
+    lines = ["| run | directory | evaluations |", "|---|---|---|"]
+    for run in runs:
+        lines.append(f"| {run.label} | `{run.directory}` | {', '.join(sorted(run.results)) or tables.MISSING} |")
+    return "\n".join(lines)
