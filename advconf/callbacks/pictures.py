@@ -1,7 +1,7 @@
 """`ModelPictures`: what the weights look like — first-layer filters (paper Fig 8) and logistic-regression
 weight images (Fig 4)."""
 
-from typing import Any
+from pathlib import Path
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -77,7 +77,7 @@ class ModelPictures(Callback):
             save_picture(figure, out / "weights.png")
             log_image_with_caption(trainer, "pictures/weights", out / "weights.png", f"{bits}-bit weights")
 
-    def draw_filters(self, trainer: Trainer, out: Any, name: str, layer: nn.Conv2d) -> None:
+    def draw_filters(self, trainer: Trainer, out: Path, name: str, layer: nn.Conv2d) -> None:
         weight = effective_weight(layer)
         norms, dropped = near_zero_filters(weight, self.near_zero)
         fraction = dropped.float().mean().item()
