@@ -33,8 +33,9 @@ class MaskingProbe:
     """Accumulates what ``advconf.masking.check_all`` needs over the first ``limit`` test examples.
 
     One-step reference: FGSM of the attack's norm. Iterative reference: the attack itself when it is
-    PGD, else PGD with ``steps``. The very-large-budget run uses the iterative reference at the
-    budget whose ball covers the whole box (for unbounded inputs, the bounding box of the batch).
+    PGD, else PGD with ``steps``. The very-large-budget run always uses PGD with ``steps`` steps of
+    2.5 * eps / steps, at the budget whose ball covers the whole box (for unbounded inputs, the
+    bounding box of the batch): a configured absolute step size could not travel that far.
     Accuracy comparisons tolerate 1% or one example, whichever is more.
     """
 
@@ -47,9 +48,9 @@ class MaskingProbe:
             "one_step": like(attack, FGSM(norm=norm)),
             "noise": UniformNoise(norm=norm),
         }
-        self.iterative = attack if is_iterative(attack) else like(attack, PGD(steps=steps, norm=norm))
-        if self.iterative is not attack:
-            self.curves["iterative"] = self.iterative
+        self.large_eps = like(attack, PGD(steps=steps, norm=norm))
+        if not is_iterative(attack):
+            self.curves["iterative"] = self.large_eps
         self.reset()
 
     def reset(self) -> None:
@@ -70,7 +71,7 @@ class MaskingProbe:
                 self.correct[key][i] += count_correct(model, x_adv, y)
         span = box if box is not None else (x.min().item(), x.max().item())
         large = covering_eps(span, self.norm, x[0].numel())
-        self.large_eps_correct += count_correct(model, self.iterative(model, x, y, eps=large, box=box), y)
+        self.large_eps_correct += count_correct(model, self.large_eps(model, x, y, eps=large, box=box), y)
         self.zero_gradients += zero_gradient_fraction(model, x, y) * take
 
     def flags(self, pl_module: LightningModule) -> tuple[dict[str, dict], int]:
