@@ -1,4 +1,9 @@
-"""Every experiment config (and every sweep row) parses with `advconf fit --print_config`."""
+"""Every experiment config and every sweep line parses with `advconf fit --print_config`.
+
+A YAML with a `model` section is a complete experiment; one without is an overlay that a sweep
+line stacks on a base config. Sweep lines are either `CONFIG [ARGS]` or `ROW ARGS` on top of the
+base named in LABELLED_SWEEPS.
+"""
 
 import contextlib
 import io
@@ -10,19 +15,36 @@ import yaml
 
 from advconf.cli import main
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-EXPERIMENTS = sorted(CONFIGS.glob("*.yaml"))
-# sweep file -> (base config, checkpoint folder of its rows)
-SWEEPS = {"table1_sweep.txt": ("table1_logreg.yaml", "table1"), "table3_sweep.txt": ("table3_resnet18_imagenet.yaml", "table3")}
-ROWS = [
-    (sweep, *line.split(maxsplit=1))
-    for sweep in SWEEPS
-    for line in (CONFIGS / sweep).read_text().splitlines()
-    if line and not line.startswith("#")
-]
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+YAMLS = {p: yaml.safe_load(p.read_text()) or {} for p in sorted(CONFIGS.glob("*.yaml"))}
+EXPERIMENTS = [p for p, content in YAMLS.items() if "model" in content]
+OVERLAYS = [p for p, content in YAMLS.items() if "model" not in content]
+SWEEP_FILES = sorted(CONFIGS.glob("*.txt"))
+LABELLED_SWEEPS = {"table1_sweep.txt": "configs/table1_logreg.yaml"}  # sweep file -> base config
 
 
-def print_config(args: list[str]) -> dict:
+def sweep_runs(sweep: Path) -> list[tuple[str, list[str]]]:
+    """(label, `advconf fit` arguments) of each line."""
+    runs = []
+    for line in sweep.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        first, _, rest = line.partition(" ")
+        if first.endswith((".yaml", ".yml")):
+            runs.append((Path(first).stem + "+" + "+".join(Path(a).stem for a in shlex.split(rest) if a.endswith(".yaml")),
+                         ["--config", *shlex.split(line)]))
+        else:
+            assert sweep.name in LABELLED_SWEEPS, f"{sweep.name}: lines start with a label; add its base config to LABELLED_SWEEPS"
+            runs.append((first, ["--config", LABELLED_SWEEPS[sweep.name], *shlex.split(rest)]))
+    return runs
+
+
+RUNS = [(sweep.name, label, args) for sweep in SWEEP_FILES for label, args in sweep_runs(sweep)]
+
+
+def print_config(args: list[str], monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.chdir(ROOT)  # sweep lines name configs relative to the repository root
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_:
         main(["fit", *args, "--print_config"])
@@ -31,23 +53,39 @@ def print_config(args: list[str]) -> dict:
 
 
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
-def test_experiment_config_parses(config):
-    resolved = print_config(["--config", str(config)])
+def test_experiment_config_parses(config, monkeypatch):
+    resolved = print_config(["--config", str(config)], monkeypatch)
     assert resolved["model"]["model"]["class_path"].startswith("advconf.models.")
 
 
-@pytest.mark.parametrize("sweep, row, args", ROWS, ids=[f"{sweep[:6]}-{row}" for sweep, row, _ in ROWS])
-def test_sweep_row_parses_with_its_own_directories(sweep, row, args):
-    base, folder = SWEEPS[sweep]
-    resolved = print_config(["--config", str(CONFIGS / base), *shlex.split(args)])
-    callbacks = {cb["class_path"].rsplit(".", 1)[1]: cb.get("init_args", {}) for cb in resolved["trainer"]["callbacks"]}
-    assert callbacks["ModelCheckpoint"]["dirpath"] == f"checkpoints/{folder}/{row}/ckpt"
-    assert resolved["trainer"]["default_root_dir"] == f"checkpoints/{folder}/{row}"
-    if sweep == "table1_sweep.txt" and "Quantization" in callbacks:
-        assert callbacks["Quantization"]["keep_first_last"] is False  # the one layer is first and last
+@pytest.mark.parametrize("sweep, label, args", RUNS, ids=[f"{s.removesuffix('.txt')}-{label}" for s, label, _ in RUNS])
+def test_sweep_line_parses_into_its_own_run_directory(sweep, label, args, monkeypatch):
+    resolved = print_config(args, monkeypatch)
+    callbacks = [cb for cb in resolved["trainer"]["callbacks"] if cb["class_path"].endswith("ModelCheckpoint")]
+    assert len(callbacks) == 1
+    run_dir = resolved["trainer"]["default_root_dir"]
+    assert Path(run_dir).name in label  # each row writes to a directory named after it
+    assert callbacks[0]["init_args"]["dirpath"].startswith(run_dir)
 
 
-def test_readme_indexes_every_config():
+def test_sweep_labels_are_unique():
+    for sweep in SWEEP_FILES:
+        labels = [label for label, _ in sweep_runs(sweep)]
+        assert len(labels) == len(set(labels)), sweep.name
+
+
+def test_every_overlay_is_used_by_a_sweep():
+    used = {Path(a).name for sweep in SWEEP_FILES for _, args in sweep_runs(sweep) for a in args}
+    assert [p.name for p in OVERLAYS if p.name not in used] == []
+
+
+def test_table1_rows_quantise_the_single_layer(monkeypatch):
+    """keep_first_last must be off: the logistic regression's one layer is both first and last."""
+    for label, args in sweep_runs(CONFIGS / "table1_sweep.txt"):
+        if any("Quantization" in a for a in args):
+            assert "--trainer.callbacks.init_args.keep_first_last=false" in args, label
+
+
+def test_readme_indexes_every_experiment_and_sweep():
     readme = (CONFIGS / "README.md").read_text()
-    missing = [p.name for p in [*EXPERIMENTS, *(CONFIGS / sweep for sweep in SWEEPS)] if p.name not in readme]
-    assert not missing
+    assert [p.name for p in [*EXPERIMENTS, *SWEEP_FILES] if p.name not in readme] == []
