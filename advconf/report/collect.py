@@ -22,7 +22,8 @@ ROOT_DIR_OPTION = "--trainer.default_root_dir"
 class Run:
     label: str
     directory: Path
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # evaluation name -> results JSON
+    # evaluation name -> results JSON; other JSON files of results/ (decision_boundary, filters) by file name
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # resolved config, {} if none was saved
 
     @property
@@ -40,7 +41,7 @@ def collect(paths: list[str | Path]) -> list[Run]:
             run = runs.setdefault(directory.resolve(), Run(label, directory, config=_read_config(directory)))
             for file in files:
                 payload = read_results(file)
-                run.results[payload["name"]] = payload
+                run.results[payload.get("name", file.stem)] = payload
     return list(runs.values())
 
 
@@ -93,8 +94,8 @@ def read_results(path: Path) -> dict[str, Any]:
         payload = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise AdvconfError(f"{path} is not a readable results file: {' '.join(str(error).split())}") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
-        raise AdvconfError(f"{path} is not an advconf results file (no 'name')")
+    if not isinstance(payload, dict) or not isinstance(payload.get("name", path.stem), str):
+        raise AdvconfError(f"{path} is not an advconf results file (not a JSON object with a string 'name')")
     return payload
 
 

@@ -23,7 +23,7 @@ def curves(payload: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
             for row in rows
         ]
         for variant, rows in groups.items()
-        if isinstance(rows, list)
+        if isinstance(rows, list) and rows
     }
 
 

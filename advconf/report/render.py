@@ -1,5 +1,6 @@
 """Write the report: ``report.md`` with every section, one CSV per table, one PNG per attack curve."""
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,7 @@ from advconf.report import figures, tables
 from advconf.report.collect import Run
 from advconf.results import save_figure, write_csv
 
-SECTIONS = ("table1", "table3", "curves", "nonexamples")
+SECTIONS = ("table1", "table3", "curves", "nonexamples", "boundary", "pictures")
 
 
 def write_report(
@@ -50,8 +51,35 @@ def write_report(
             "for telling natural test inputs from them."
         )
         table("nonexamples", "Non-example confidence (Fig 2 / Fig 6 style)", rows, headers, note)
+    if "boundary" in sections:
+        headers = {
+            "run": "run",
+            "W,A": "W,A",
+            "removed_std_over_mean": "std/mean of radius, removed quadrants (%)",
+            "supported_std_over_mean": "std/mean, supported quadrants (%)",
+        }
+        note = "Fig 5: how far the decision boundary is from a circle (0 = a circle) where training data was removed."
+        table("boundary", "Decision boundary (Fig 5)", tables.boundary_rows(runs), headers, note)
+    if "pictures" in sections:
+        parts.append(_pictures(runs, out))
     (out / "report.md").write_text("\n".join(parts))
     return written
+
+
+def _pictures(runs: Sequence[Run], out: Path) -> str:
+    """Copy each run's pictures (non-example grids, decision boundaries, weights) next to the report.
+
+    Curve PNGs of single evaluations are left out: the multi-run plots above replace them.
+    """
+    parts = ["## Pictures\n"]
+    for run in runs:
+        for picture in sorted((run.directory / "results").glob("*.png")):
+            if figures.curves(run.results.get(picture.stem, {})):
+                continue
+            copy = f"{run.label.replace('/', '_')}_{picture.name}"
+            shutil.copyfile(picture, out / copy)
+            parts.append(f"### {run.label}: {picture.stem}\n\n![{run.label} {picture.stem}]({copy})\n")
+    return "\n".join(parts)
 
 
 def _summary(runs: Sequence[Run]) -> str:

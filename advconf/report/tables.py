@@ -144,3 +144,26 @@ def nonexample_rows(runs: Sequence[Run], name: str) -> list[dict[str, Any]]:
             row["mean"] = MISSING
         rows.append(row)
     return rows
+
+
+def boundary_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """Fig 5: spread of the decision boundary's radius (std / mean; 0 = a circle) where training data
+    was removed and where it was kept, from ``results/decision_boundary.json``."""
+    rows = []
+    for run in runs:
+        payload = run.results.get("decision_boundary")
+        if payload is None:
+            continue
+        weight, activation, _ = bits(run)
+        removed, kept = payload.get("removed_quadrants") or {}, payload.get("supported_quadrants") or {}
+        rows.append(
+            {
+                "run": run.label,
+                "W,A": f"{weight},{activation}",
+                "removed_std_over_mean": removed.get("std_over_mean"),
+                "supported_std_over_mean": kept.get("std_over_mean"),
+                "removed_mean_radius": removed.get("mean_radius"),
+                "supported_mean_radius": kept.get("mean_radius"),
+            }
+        )
+    return rows

@@ -50,7 +50,7 @@ def test_a_run_directory_and_one_of_its_results_files_count_as_one_run(tmp_path:
 )
 def test_bad_input_fails_with_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture, make_args, message: str) -> None:
     (tmp_path / "broken.json").write_text('{"name": "fgsm", ')
-    (tmp_path / "other.json").write_text('{"results": []}')
+    (tmp_path / "other.json").write_text('[{"name": "fgsm"}]')
     (tmp_path / "rows.txt").write_text("4a --trainer.max_steps=1\n")
 
     assert report(make_args(tmp_path)) == 2

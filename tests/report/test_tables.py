@@ -3,6 +3,7 @@
 import csv
 from pathlib import Path
 
+from advconf.results import write_json
 from tests.report.results_files import (
     attack_file,
     fit_config,
@@ -92,3 +93,25 @@ def test_nonexample_table_gives_confidence_per_class_and_mean(tmp_path: Path) ->
     assert "| run | mean conf. (%) | hit rate (%) | AUROC (%) | sandal | sneaker |" in text
     assert markdown_rows(text, "Non-example", "l2") == [["l2", "65.0", "100.0", "80.0", "40.0", "90.0"]]
     assert float(read_csv(out / "nonexamples.csv")[0]["sneaker"]) == 0.9
+
+
+def test_boundary_table_and_pictures_are_copied_next_to_the_report(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "w1a2"
+    boundary = {
+        "train_region": "opposing_quadrants_removed",
+        "removed_quadrants": {"mean_radius": 1.1, "std_over_mean": 0.04},
+        "supported_quadrants": {"mean_radius": 1.15, "std_over_mean": 0.02},
+        "model_settings": quantization(1, 2),
+    }
+    write_json(run_dir / "results" / "decision_boundary.json", boundary)
+    (run_dir / "results" / "decision_boundary.png").write_bytes(b"\x89PNG boundary")
+    fooling_file(run_dir, {"a": [0.5]})
+    (run_dir / "results" / "fooling.png").write_bytes(b"\x89PNG grid")
+    out = tmp_path / "out"
+
+    assert report([tmp_path / "runs", "--out", out, "--sections", "boundary", "pictures"]) == 0
+
+    text = (out / "report.md").read_text()
+    assert markdown_rows(text, "Decision boundary", "w1a2") == [["w1a2", "1,2", "4.0", "2.0"]]
+    assert (out / "w1a2_decision_boundary.png").read_bytes() == b"\x89PNG boundary"
+    assert "![w1a2 fooling](w1a2_fooling.png)" in text
