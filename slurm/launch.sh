@@ -1,8 +1,10 @@
 # Sourced by fit.sbatch and test.sbatch: `advconf_srun SUBCOMMAND CONFIG [OVERRIDES...]` starts one
 # advconf process per task with srun, with trainer.num_nodes/devices taken from the allocation.
 #
-# In a job array, CONFIG may be a list file: task i runs its i-th line ("CONFIG [OVERRIDES...]";
-# blank lines and lines starting with # do not count). RUN_DIR=DIR sets trainer.default_root_dir.
+# In a job array the first argument may be a list file instead: task i runs its i-th line (blank
+# lines and lines starting with # do not count), either "CONFIG [OVERRIDES...]", or "LABEL OVERRIDES..."
+# (the configs/*_sweep.txt form) on top of the CONFIG given after the list. Arguments after the
+# list apply to every task. RUN_DIR=DIR sets trainer.default_root_dir.
 
 advconf_srun() {
     local subcommand=$1
@@ -20,7 +22,14 @@ advconf_srun() {
             exit 2
         fi
         read -ra words <<< "$line"
-        args=("${words[@]}" "${args[@]:1}")
+        if [[ ${words[0]} == *.yaml || ${words[0]} == *.yml ]]; then
+            args=("${words[@]}" "${args[@]:1}")
+        elif ((${#args[@]} > 1)); then
+            args=("${args[@]:1}" "${words[@]:1}")
+        else
+            echo "${args[0]}: line \"$line\" needs a CONFIG after the list file" >&2
+            exit 2
+        fi
     fi
     # Taken from the allocation so they cannot disagree with it (Lightning checks they match).
     local placement=(--trainer.num_nodes "$SLURM_JOB_NUM_NODES" --trainer.devices "${SLURM_NTASKS_PER_NODE:-1}")

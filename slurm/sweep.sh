@@ -2,9 +2,12 @@
 # Submit `advconf fit` for every config of a list as one SLURM job array (one array task per line).
 #
 #   slurm/sweep.sh [--SBATCH-OPTION=VALUE ...] LIST [OVERRIDES...]
+#   slurm/sweep.sh [--SBATCH-OPTION=VALUE ...] LIST CONFIG [OVERRIDES...]
 #
-# LIST has one "CONFIG [OVERRIDES...]" per line (blank lines and # comments are skipped), e.g.
-# configs/resnet18_table3.txt (paths relative to the repository root). OVERRIDES after LIST apply to every task. sbatch options go before
+# LIST has one "CONFIG [OVERRIDES...]" per line, e.g. configs/resnet18_table3.txt, or one
+# "LABEL OVERRIDES..." per line on top of CONFIG, e.g. configs/table3_sweep.txt (blank lines and #
+# comments are skipped; paths are relative to the repository root). OVERRIDES after LIST (and
+# CONFIG) apply to every task. sbatch options go before
 # LIST in --name=value form, e.g. --nodes=2 --ntasks-per-node=4 --gpus-per-node=4 --array-limit=3
 # (--array-limit=K: at most K tasks at a time). Prints the array job id.
 set -euo pipefail
@@ -20,7 +23,7 @@ while (($#)) && [[ $1 == --* ]]; do
     shift
 done
 if (($# == 0)); then
-    echo "usage: $0 [--SBATCH-OPTION=VALUE ...] LIST [OVERRIDES...]" >&2
+    echo "usage: $0 [--SBATCH-OPTION=VALUE ...] LIST [CONFIG] [OVERRIDES...]" >&2
     exit 2
 fi
 list=$(realpath "$1")
