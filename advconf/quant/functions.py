@@ -57,8 +57,9 @@ class _TanhWeight(Function):
     @staticmethod
     def forward(ctx, w: torch.Tensor, n: float) -> torch.Tensor:
         t = torch.tanh(w)
-        m = t.abs().amax()
-        at_max = (t.abs() == m).flatten().nonzero().squeeze(1)
+        a = t.abs()
+        m = a.amax()
+        at_max = (a == m).flatten().nonzero().squeeze(1)
         ctx.save_for_backward(t, m, at_max)
         # tensorpack's operations in tensorpack's order (so ties round alike), in place.
         return (t / m).mul_(0.5).add_(0.5).mul_(n).round_().div_(n).mul_(2).sub_(1)
@@ -66,8 +67,8 @@ class _TanhWeight(Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         t, m, at_max = ctx.saved_tensors
-        dtanh = 1 - t * t
-        grad_w = grad / m * dtanh
+        dtanh = (t * t).neg_().add_(1)
+        grad_w = (grad * dtanh).div_(m)
         # Through m = max|t|: −Σ g·t / m², shared by the element(s) where |t| = m, times sign(t)·tanh'.
         correction = torch.dot(grad.flatten(), t.flatten()) / (m * m) / len(at_max)
         flat_t = t.flatten()[at_max]
