@@ -12,6 +12,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from advconf.errors import AdvconfError
+from advconf.models.shapes import check_input_shape
 from advconf.functional import classification_loss, confidence, predictions
 
 SETTINGS_KEY = "advconf_settings"
@@ -61,8 +62,10 @@ class Classifier(LightningModule):
         return self.model(x)
 
     def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule if self._trainer else None
+        check_input_shape(self.model, datamodule)
         if self.num_classes is None:
-            self.num_classes = getattr(self.trainer.datamodule, "num_classes", None) if self._trainer else None
+            self.num_classes = getattr(datamodule, "num_classes", None)
         if self.num_classes is None:
             raise AdvconfError("Classifier needs num_classes (set model.num_classes or use a data module that has it)")
         for split in ("train", "val", "test"):

@@ -98,3 +98,9 @@ def test_checkpoint_from_a_different_architecture(untouched, capsys):
     msg = cli_error(["test", "--config", config, "--ckpt_path", ckpt, "--model.model.init_args.width", "16",
                      "--attack", "pgd"], capsys)
     assert "different architecture" in msg and "shape" in msg
+
+
+def test_data_of_the_wrong_shape_for_the_architecture(untouched, capsys):
+    config, _ = untouched
+    msg = cli_error(["fit", "--config", config, "--data.init_args.dim", "3", "--trainer.max_epochs", "1"], capsys)
+    assert "expects inputs of shape (2,)" in msg and "(3,)" in msg
