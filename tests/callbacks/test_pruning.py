@@ -6,7 +6,7 @@ import torch
 from advconf.callbacks.pruning import Pruning
 from advconf.callbacks.quantization import Quantization
 from advconf.errors import AdvconfError
-from tests.callbacks.test_quantization import W1A2G6, _checkpoint, classifier, loader, outputs, trainer
+from tests.callbacks.test_quantization import W1A2G6, classifier, fitted_checkpoint, loader, outputs, trainer
 
 
 def pruning(modules: list[str]) -> Pruning:
@@ -14,14 +14,14 @@ def pruning(modules: list[str]) -> Pruning:
 
 
 def test_only_weights_of_matching_layers_are_pruned(tmp_path):
-    module, _ = _checkpoint(tmp_path, pruning(["layers.3"]))
+    module, _ = fitted_checkpoint(tmp_path, pruning(["layers.3"]))
     layers = module.model.layers
     assert (layers[3].weight == 0).float().mean() >= 0.5
     assert (layers[0].weight != 0).all() and (layers[1].weight != 0).all() and (layers[3].bias != 0).all()
 
 
 def test_quantised_pruned_checkpoint_loads_into_the_same_model(tmp_path):
-    module, path = _checkpoint(tmp_path, Quantization(**W1A2G6), pruning(["*"]))
+    module, path = fitted_checkpoint(tmp_path, Quantization(**W1A2G6), pruning(["*"]))
     layer = module.model.layers[3]
     assert (layer.quantized_weight()[layer.weight == 0] == 0).all()
     assert torch.load(path, weights_only=True)["advconf_settings"]["quantization"]["pruned_weights_stay_zero"]

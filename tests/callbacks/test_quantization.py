@@ -63,7 +63,7 @@ def test_fit_quantises_middle_layer_and_records_settings(tmp_path):
     }
 
 
-def _checkpoint(tmp_path, *callbacks) -> tuple[Classifier, str]:
+def fitted_checkpoint(tmp_path, *callbacks) -> tuple[Classifier, str]:
     module = classifier()
     fit = trainer(tmp_path, *callbacks, max_epochs=2)
     fit.fit(module, loader())
@@ -73,7 +73,7 @@ def _checkpoint(tmp_path, *callbacks) -> tuple[Classifier, str]:
 
 
 def test_checkpoint_round_trip_rebuilds_the_same_quantised_model(tmp_path):
-    module, path = _checkpoint(tmp_path, Quantization(**W1A2G6))
+    module, path = fitted_checkpoint(tmp_path, Quantization(**W1A2G6))
     fresh = classifier()
     trainer(tmp_path, Quantization(**W1A2G6)).test(fresh, loader(), ckpt_path=path, verbose=False)
     assert isinstance(fresh.model.layers[3], QuantizedLayer)
@@ -81,7 +81,7 @@ def test_checkpoint_round_trip_rebuilds_the_same_quantised_model(tmp_path):
 
 
 def test_checkpoint_with_other_bits_is_refused_naming_the_difference(tmp_path):
-    _, path = _checkpoint(tmp_path, Quantization(**W1A2G6))
+    _, path = fitted_checkpoint(tmp_path, Quantization(**W1A2G6))
     with pytest.raises(AdvconfError, match="quantization: checkpoint has .*'weight_bits': 1.*config has .*'weight_bits': 2"):
         trainer(tmp_path, Quantization(weight_bits=2, activation_bits=2, gradient_bits=6)).test(
             classifier(), loader(), ckpt_path=path, verbose=False
@@ -89,6 +89,6 @@ def test_checkpoint_with_other_bits_is_refused_naming_the_difference(tmp_path):
 
 
 def test_unquantised_config_refuses_a_quantised_checkpoint(tmp_path):
-    _, path = _checkpoint(tmp_path, Quantization(**W1A2G6))
+    _, path = fitted_checkpoint(tmp_path, Quantization(**W1A2G6))
     with pytest.raises(AdvconfError, match="quantization: checkpoint has"):
         trainer(tmp_path).test(classifier(), loader(), ckpt_path=path, verbose=False)
