@@ -3,9 +3,9 @@
     python docs/results/run_all.py [table1|spheres|madry|cnn|report]...   (default: all, in order)
 
 Runs write under checkpoints/ (git-ignored) and are skipped when their checkpoint exists; ``report``
-renders docs/results/*.md|csv|png from their results files. All runs happen in this one process
-(``advconf.cli.main``) to pay Python/Lightning start-up once. Each call is printed as the
-equivalent shell command. LOGREG_STEPS (default 800) is the Table 1 schedule (paper: 50k steps).
+renders docs/results/<item>/report.md (+ CSV, PNG) from their results files. All runs happen in this
+one process (``advconf.cli.main``) to pay Python/Lightning start-up once; each call is printed as
+the equivalent shell command. LOGREG_STEPS (default 800) is the Table 1 schedule (paper: 50k steps).
 """
 
 import os
@@ -21,10 +21,8 @@ LOGREG_STEPS = int(os.environ.get("LOGREG_STEPS", "800"))
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.logger=false"]
 MADRY = ["fashion_madry_natural", "fashion_madry_pgd"]
 CNNS = ["fashion_vanilla_cnn_fp", "fashion_vanilla_cnn_1bit"]
-# Non-examples and offsets over a test subset: 10 batches (500 images for batch 50, 1280 for 128).
+# Offsets (and PGD) over a test subset: 10 batches (500 images for batch 50, 1280 for batch 128).
 FIG_ATTACKS = ["--attack", "offset", "--attack", "fooling", "--trainer.limit_test_batches=10"]
-
-
 FAILED: list[str] = []
 
 
@@ -63,13 +61,21 @@ def table1() -> None:
 
 
 def spheres() -> None:
-    """Fig 5: full precision vs 1-bit weights / 2-bit activations (configs of docs/figure5.md)."""
+    """Fig 5: full precision vs 1-bit weights / 2-bit activations (configs of docs/figure5.md).
+
+    Fits only where checkpoints/NAME has no checkpoint yet; evaluates into checkpoints/fig5/NAME so
+    that the fit's own run directory is left as it is.
+    """
     for name in ["spheres_fp", "spheres_w1a2"]:
-        fit_and_test(["--config", f"configs/{name}.yaml"], f"checkpoints/{name}", ["--attack", "fgsm", "--attack", "pgd"])
+        config, ckpt = f"configs/{name}.yaml", f"checkpoints/{name}/ckpt/last.ckpt"
+        if not (REPO / ckpt).is_file():
+            advconf("fit", "--config", config, *QUIET)
+        advconf("test", "--config", config, "--ckpt_path", ckpt, f"--trainer.default_root_dir=checkpoints/fig5/{name}",
+                "--attack", "fgsm", "--attack", "pgd", *QUIET)
 
 
 def madry() -> None:
-    """Fig 1 (offset) and Fig 2 (non-examples): natural vs PGD-trained Madry CNN; PGD on 1000 test images."""
+    """Fig 1 (offset) and Fig 2 (non-examples): natural vs PGD-trained Madry CNN; PGD on 500 test images."""
     for name in MADRY:
         fit_and_test(["--config", f"configs/{name}.yaml"], f"checkpoints/{name}", [*FIG_ATTACKS, "--attack", "pgd"])
 
@@ -81,8 +87,11 @@ def cnn() -> None:
 
 
 def report() -> None:
-    runs = ["checkpoints/fashion_table1", "checkpoints/spheres_fp", "checkpoints/spheres_w1a2"]
-    advconf("report", *runs, *(f"checkpoints/{name}" for name in MADRY + CNNS), "--out", "docs/results")
+    """One report per paper item, each in its own folder of docs/results/."""
+    advconf("report", "checkpoints/fashion_table1", "--out", "docs/results/table1", "--sections", "table1", "curves")
+    advconf("report", "checkpoints/fig5", "--out", "docs/results/fig5", "--sections", "boundary", "curves", "pictures")
+    advconf("report", *(f"checkpoints/{name}" for name in MADRY + CNNS), "--out", "docs/results/fig1_fig2",
+            "--attack", "pgd", "--sections", "table1", "curves", "nonexamples", "pictures")
 
 
 STEPS = {"table1": table1, "spheres": spheres, "madry": madry, "cnn": cnn, "report": report}
