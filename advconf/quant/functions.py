@@ -57,16 +57,15 @@ class _TanhWeight(Function):
     @staticmethod
     def forward(ctx, w: torch.Tensor, n: float) -> torch.Tensor:
         t = torch.tanh(w)
-        a = t.abs()
-        m = a.amax()
-        at_max = (a == m).flatten().nonzero().squeeze(1)
-        ctx.save_for_backward(t, m, at_max)
+        m = t.abs().amax()
+        ctx.save_for_backward(t, m)
         # tensorpack's operations in tensorpack's order (so ties round alike), in place.
         return (t / m).mul_(0.5).add_(0.5).mul_(n).round_().div_(n).mul_(2).sub_(1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        t, m, at_max = ctx.saved_tensors
+        t, m = ctx.saved_tensors
+        at_max = (t.abs() == m).flatten().nonzero().squeeze(1)  # here, not in forward: eval and attacks skip it
         dtanh = (t * t).neg_().add_(1)
         grad_w = (grad * dtanh).div_(m)
         # Through m = max|t|: −Σ g·t / m², shared by the element(s) where |t| = m, times sign(t)·tanh'.
