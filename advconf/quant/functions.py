@@ -57,21 +57,22 @@ class _TanhWeight(Function):
     @staticmethod
     def forward(ctx, w: torch.Tensor, n: float) -> torch.Tensor:
         t = torch.tanh(w)
-        m = t.abs().amax()
+        m = torch.maximum(t.amax(), -t.amin())  # max|t| without a |t| temporary
         ctx.save_for_backward(t, m)
         # tensorpack's operations in tensorpack's order (so ties round alike), in place.
         return (t / m).mul_(0.5).add_(0.5).mul_(n).round_().div_(n).mul_(2).sub_(1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        # In-place where possible: on CPU each fresh weight-sized temporary costs as much as the arithmetic.
         t, m = ctx.saved_tensors
-        at_max = (t.abs() == m).flatten().nonzero().squeeze(1)  # here, not in forward: eval and attacks skip it
-        dtanh = (t * t).neg_().add_(1)
-        grad_w = (grad * dtanh).div_(m)
+        grad_w = (t * t).neg_().add_(1).mul_(grad).div_(m)  # tanh' · g / m
         # Through m = max|t|: −Σ g·t / m², shared by the element(s) where |t| = m, times sign(t)·tanh'.
+        # Found here rather than in forward, so evaluation and attacks skip it.
+        at_max = torch.cat([(t == m).flatten().nonzero(), (t == -m).flatten().nonzero()]).squeeze(1)
         correction = torch.dot(grad.flatten(), t.flatten()) / (m * m) / len(at_max)
-        flat_t = t.flatten()[at_max]
-        grad_w.view(-1).index_add_(0, at_max, -correction * torch.sign(flat_t) * dtanh.flatten()[at_max])
+        t_max = t.flatten()[at_max]
+        grad_w.view(-1).index_add_(0, at_max, -correction * torch.sign(t_max) * (1 - t_max * t_max))
         return grad_w, None
 
 
