@@ -1,8 +1,11 @@
 """Small ImageFolder trees of JPEGs for the FFCV / ImageNet tests (also used by the SLURM tests)."""
 
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 try:
@@ -11,6 +14,16 @@ try:
     HAVE_FFCV = True
 except ImportError:
     HAVE_FFCV = False
+
+
+@pytest.fixture(autouse=True)
+def collect_ffcv_garbage() -> Iterator[None]:
+    """Import into a test module to collect after each test. ffcv's numba functions die in reference
+    cycles and numba's finalizer for them raises (and prints) a KeyError; once, such a collection
+    inside a late import by pytest coincided with CPython 3.11.7's "AST constructor recursion depth
+    mismatch" SystemError. Collecting here runs those finalizers at a quiet moment."""
+    yield
+    gc.collect()
 
 
 def smooth_image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:

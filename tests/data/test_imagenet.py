@@ -12,7 +12,7 @@ from advconf.data.imagenet import ImageNetDataModule
 from advconf.errors import AdvconfError
 from advconf.module import Classifier
 from tests.conftest import require
-from tests.data.jpeg_folder import HAVE_FFCV, make_jpeg_folder
+from tests.data.jpeg_folder import HAVE_FFCV, collect_ffcv_garbage, make_jpeg_folder  # noqa: F401 (autouse fixture)
 
 # numba's dispatcher finalizer races with ffcv's compile threads at garbage collection (a KeyError it
 # prints and ignores); harmless, so keep it out of the test report.
