@@ -235,11 +235,26 @@ def main(args: list[str] | None = None) -> None:
             trainer_defaults={"inference_mode": False},  # attacks at test time need input gradients
             auto_configure_optimizers=False,
         )
-    except AdvconfError as error:
-        print(f"advconf: error: {error}", file=sys.stderr)
+    except Exception as error:
+        # jsonargparse wraps errors raised while instantiating classes from the config.
+        cause = user_error(error)
+        if cause is None:
+            raise
+        print(f"advconf: error: {one_line(cause)}", file=sys.stderr)
         raise SystemExit(2) from None
     finally:
         finish_wandb_run()
+
+
+def user_error(error: BaseException | None) -> AdvconfError | None:
+    """The AdvconfError that ``error`` is, or was caused by, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, AdvconfError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def finish_wandb_run() -> None:

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from tests.helpers import REPO, read_json, run_cli, tiny_spheres_config, wandb_tables
 
@@ -24,7 +25,8 @@ def test_fit_saves_config_checkpoints_and_wandb_run(trained):
     root, _ = trained
     run_dir = root / "checkpoints" / "tiny"
     assert (run_dir / "config.yaml").is_file()
-    assert (run_dir / "ckpt" / "last.ckpt").is_file()
+    last = torch.load(run_dir / "ckpt" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2  # the final epoch of max_epochs 3, not the best-validation one
     wandb_files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert wandb_files, "WandbLogger wrote no offline run"
     # wandb's service process writes the run file; give it time to flush after the run closed
