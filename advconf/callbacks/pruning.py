@@ -5,6 +5,7 @@ scales included), because the modules to prune can only be given as Python objec
 """
 
 from fnmatch import fnmatchcase
+from collections.abc import Callable
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
@@ -26,11 +27,22 @@ class Pruning(ModelPruning):
     Args:
         modules: fnmatch patterns on the model's module names (e.g. ``["linear"]``); ``["*"]`` = all
             conv/linear layers. A pattern that matches no such layer is an error.
-        **kwargs: `ModelPruning` arguments (`pruning_fn`, `amount`, `use_lottery_ticket_hypothesis`, ...).
+        pruning_fn: name of a `torch.nn.utils.prune` method (typed ``str`` here so the saved
+            ``config.yaml`` holds the name; `ModelPruning`'s callable-or-string type does not serialise).
+        amount: fraction (float) or number (int) of weights to prune.
+        apply_pruning: whether to prune, or a function of the epoch (``operator.not_``: epoch 0 only).
+        **kwargs: other `ModelPruning` arguments (`use_lottery_ticket_hypothesis`, ...).
     """
 
-    def __init__(self, modules: list[str] = ["*"], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        modules: list[str] = ["*"],
+        pruning_fn: str = "l1_unstructured",
+        amount: int | float = 0.5,
+        apply_pruning: bool | Callable[[int], bool] = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pruning_fn=pruning_fn, amount=amount, apply_pruning=apply_pruning, **kwargs)
         self.modules = list(modules)
         self._names: dict[nn.Module, str] = {}
 

@@ -33,3 +33,20 @@ def test_quantised_pruned_checkpoint_loads_into_the_same_model(tmp_path):
 def test_pattern_matching_no_layer_is_an_error(tmp_path):
     with pytest.raises(AdvconfError, match=r"Pruning patterns match no conv/linear layer: \['conv\*'\]"):
         trainer(tmp_path, pruning(["conv*"])).fit(classifier(), loader())
+
+
+def test_saved_config_with_pruning_loads_again(tmp_path, capsys):
+    from tests.helpers import run_cli, tiny_spheres_config
+
+    config = tiny_spheres_config(tmp_path)
+    args = ["fit", "--config", config, "--trainer.callbacks+=advconf.callbacks.Pruning",
+            "--trainer.callbacks.init_args.modules=[layers.3]", "--trainer.callbacks.init_args.pruning_fn=l1_unstructured"]
+    with pytest.raises(SystemExit):
+        run_cli([*args, "--print_config"])
+    printed = capsys.readouterr().out
+    assert "pruning_fn: l1_unstructured" in printed
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(printed)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["fit", "--config", saved, "--print_config"])
+    assert exit_info.value.code == 0
