@@ -129,7 +129,7 @@ class ImageNetDataModule(LightningDataModule):
         image += [ToTorchImage(channels_last=self.channels_last), v2.ToDtype(torch.float32, scale=True)]
 
         distributed = self.trainer is not None and self.trainer.world_size > 1
-        return Loader(
+        loader = Loader(
             str(self.paths[split]),
             batch_size=self.batch_size,
             num_workers=self.num_workers,
@@ -141,6 +141,11 @@ class ImageNetDataModule(LightningDataModule):
             drop_last=split == "train",
             pipelines={"image": image, "label": label},
         )
+        if self.trainer is not None:
+            # The shuffle depends on (seed, epoch): a run resumed from a checkpoint continues the
+            # order of the epoch it stopped in instead of starting again from epoch 0's.
+            loader.next_epoch = self.trainer.current_epoch
+        return loader
 
     def _folder_loader(self, split: str, augment: bool) -> DataLoader:
         if augment:

@@ -1,6 +1,7 @@
 """ImageNetDataModule: the ffcv and ImageFolder backends hand out the same pixel-space batches."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning.pytorch as pl
 import pytest
@@ -115,3 +116,16 @@ def test_classifier_trains_and_validates_through_the_ffcv_backend(images: Path, 
 
     assert trainer.global_step == 2 * (18 // 4)
     assert 0 <= trainer.callback_metrics["val/acc"] <= 1
+
+
+def test_ffcv_training_order_continues_from_the_trainers_epoch_after_a_resume(images: Path) -> None:
+    path = beton(images, "train", "jpg")
+    fresh, resumed = data(path, "ffcv", train_augment=False), data(path, "ffcv", train_augment=False)
+    resumed.trainer = SimpleNamespace(current_epoch=2, world_size=1, strategy=SimpleNamespace(root_device=torch.device("cpu")))
+
+    fresh_loader = fresh.train_dataloader()
+    epochs = [torch.cat([y for _, y in fresh_loader]) for _ in range(3)]
+    after_resume = torch.cat([y for _, y in resumed.train_dataloader()])
+
+    assert not torch.equal(epochs[0], epochs[2])
+    assert torch.equal(after_resume, epochs[2])
