@@ -37,3 +37,10 @@ def confidence(logits: torch.Tensor) -> torch.Tensor:
 
 def num_classes(logits: torch.Tensor) -> int:
     return 2 if logits.shape[1] == 1 else logits.shape[1]
+
+
+def top5_correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """Whether the label is among the five largest logits (ImageNet's top-5); None below six classes."""
+    if logits.ndim != 2 or logits.shape[1] <= 5:
+        return None
+    return (logits.topk(5, dim=1).indices == y[:, None]).any(dim=1)

@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from advconf.callbacks.masking_checks import MaskingProbe, is_gradient_attack
 from advconf.callbacks.records import ConfidenceRecords
 from advconf.errors import AdvconfError
-from advconf.functional import confidence, predictions
+from advconf.functional import confidence, predictions, top5_correct
 from advconf.masking import fired
 from advconf.results import log_table_and_curve, plot_curves, publish, run_info
 
@@ -128,7 +128,7 @@ class AttackEvaluation(Callback):
             with torch.no_grad():
                 logits = pl_module(x)
             correct = predictions(logits) == y
-            self.records.add(None, correct, confidence(logits))
+            self.records.add(None, correct, confidence(logits), top5_correct(logits, y))
             x_adv = x.clone()
             still_correct = correct.clone()
             for i, eps in enumerate(self.eps):
@@ -138,7 +138,7 @@ class AttackEvaluation(Callback):
                 with torch.no_grad():
                     logits = pl_module(x_adv)
                 still_correct = predictions(logits) == y
-                self.records.add(i, still_correct, confidence(logits))
+                self.records.add(i, still_correct, confidence(logits), top5_correct(logits, y))
             if self.probe:
                 self.probe.update(pl_module, x, y, box)
 

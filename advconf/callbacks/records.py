@@ -44,12 +44,20 @@ class ConfidenceRecords:
     def reset(self) -> None:
         self._correct: list[list[torch.Tensor]] = [[] for _ in range(self.budgets + 1)]
         self._conf: list[list[torch.Tensor]] = [[] for _ in range(self.budgets + 1)]
+        self._top5: list[list[torch.Tensor]] = [[] for _ in range(self.budgets + 1)]
 
-    def add(self, budget: int | None, correct: torch.Tensor, conf: torch.Tensor) -> None:
-        """Record one batch; ``budget`` is the index in the grid, ``None`` for clean inputs."""
+    def add(
+        self, budget: int | None, correct: torch.Tensor, conf: torch.Tensor, top5: torch.Tensor | None = None
+    ) -> None:
+        """Record one batch; ``budget`` is the index in the grid, ``None`` for clean inputs.
+
+        ``top5`` (label among the five largest logits) is recorded for models with more than five classes.
+        """
         i = 0 if budget is None else budget + 1
         self._correct[i].append(correct.detach().float().cpu())
         self._conf[i].append(conf.detach().float().cpu())
+        if top5 is not None:
+            self._top5[i].append(top5.detach().float().cpu())
 
     def summary(self, pl_module: LightningModule) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
         """(clean metrics, one metrics row per budget, number of examples), over all ranks.
@@ -61,14 +69,16 @@ class ConfidenceRecords:
         """
         correct = [gathered(pl_module, parts).bool() for parts in self._correct]
         conf = [gathered(pl_module, parts) for parts in self._conf]
+        top5 = [mean(gathered(pl_module, parts)) if parts else None for parts in self._top5]
         n = len(correct[0])
-        clean = {**metrics(correct[0], conf[0]), "num_examples": n}
+        clean = {**metrics(correct[0], conf[0]), **with_top5(top5[0]), "num_examples": n}
         rows = []
         for i in range(1, self.budgets + 1):
             fooled = correct[0] & ~correct[i]
             rows.append(
                 {
                     **metrics(correct[i], conf[i]),
+                    **with_top5(top5[i]),
                     "num_examples": n,
                     "num_adversarial": int(fooled.sum()),
                     "adversarial_confidence": mean(conf[i][fooled]),
@@ -84,3 +94,7 @@ def mean(values: torch.Tensor) -> float:
 
 def metrics(correct: torch.Tensor, conf: torch.Tensor) -> dict[str, float]:
     return {"accuracy": mean(correct.float()), "confidence": mean(conf), "ece": calibration_error(conf, correct)}
+
+
+def with_top5(value: float | None) -> dict[str, float]:
+    return {} if value is None else {"top5_accuracy": value}

@@ -61,6 +61,33 @@ def test_metrics_on_hand_built_logits(tmp_path):
     assert {"detection_auroc", "num_adversarial", "adversarial_confidence"} <= set(columns)
 
 
+class TenClasses(nn.Module):
+    """Logits favour class 9 - k for input k; attacking (k + 100) shifts them so the label falls to rank 6."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = x[:, 0].long()
+        ranks = torch.arange(10.0).expand(len(k), 10)  # class 9 highest
+        attacked = (k >= 100).view(-1, 1)
+        return torch.where(attacked, torch.roll(ranks, 4, dims=1), ranks)
+
+
+def test_top5_accuracy_is_reported_for_models_with_more_than_five_classes(tmp_path):
+    x = torch.zeros(4, 1)
+    y = torch.tensor([9, 5, 4, 0])  # clean ranks 1, 5, 6, 10 → top-1 1/4, top-5 2/4
+    run_test(AttackEvaluation(Shift(), eps=[1.0], name="top5", masking_checks=False), TenClasses(), x, y,
+             tmp_path, num_classes=10)
+    result = results(tmp_path, "top5")
+    assert result["clean"]["accuracy"] == pytest.approx(0.25)
+    assert result["clean"]["top5_accuracy"] == pytest.approx(0.5)
+    # Only example 0 was right, so only it is attacked: rolled by 4, its label 9 drops to rank 5 (top-5
+    # but not top-1); the others keep their clean logits (ranks 5, 6, 10).
+    assert result["results"][0]["accuracy"] == pytest.approx(0.0)
+    assert result["results"][0]["top5_accuracy"] == pytest.approx(0.5)
+    lookup = tmp_path / "two"
+    run_test(AttackEvaluation(Shift(), eps=[1.0], name="two"), Lookup(), torch.arange(4.0).view(-1, 1), LABELS, lookup)
+    assert "top5_accuracy" not in results(lookup, "two")["clean"]
+
+
 def test_calibration_error_from_confidence_and_correctness_equals_top_label_ece():
     probs = torch.softmax(torch.randn(300, 10, generator=torch.Generator().manual_seed(0)) * 3, dim=1)
     labels = torch.randint(0, 10, (300,), generator=torch.Generator().manual_seed(1))
