@@ -18,7 +18,14 @@ from advconf.masking import (
     zero_gradient_fraction,
     zero_gradients,
 )
-from tests.attacks.toys import Quantized, accuracy, held_out_points, trained_mlp
+from tests.attacks.toys import (
+    Overshoot,
+    Quantized,
+    accuracy,
+    held_out_points,
+    overshoot_points,
+    trained_mlp,
+)
 
 EPS = [0.0, 0.05, 0.1, 0.2, 0.3]
 
@@ -38,22 +45,6 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, attack) -> dict[str, dict]:
         noise_acc=curve(UniformNoise(), model, x, y, EPS),
         zero_grad_fraction=zero_gradient_fraction(model, x, y),
     )
-
-
-class Overshoot(nn.Module):
-    """1-D single-logit model whose loss has a local maximum at x = 0.2 and a wrong-class band 0.49..0.96.
-
-    From x ≈ 0.1 a big FGSM step lands in the wrong band at eps 0.45 but past it at eps 0.9, and
-    small PGD steps stall at the local maximum: accuracy rises with eps and one step beats many.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        f = (x - 0.2).abs() + 0.1 - 10 * torch.relu(x - 0.45) + 20 * torch.relu(x - 0.75)
-        return 10 * f
-
-
-def overshoot_points() -> tuple[Tensor, Tensor]:
-    return torch.linspace(0.08, 0.12, 20).view(-1, 1), torch.ones(20).long()
 
 
 def test_all_flags_quiet_on_a_normal_trained_model():

@@ -9,9 +9,9 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import nn
 
-from advconf.callbacks.attack_evaluation import attack_context
 from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, predictions
+from advconf.quant import attack_gradients
 
 
 @contextmanager
@@ -72,7 +72,7 @@ class AdversarialTraining(Callback):
         model = getattr(pl_module, "model", pl_module)
         box = getattr(trainer.datamodule, "input_box", (0.0, 1.0)) if trainer.datamodule is not None else (0.0, 1.0)
         start = time.perf_counter()
-        with batch_norm_in_eval(model) if self.bn_eval_during_attack else nullcontext(), attack_context(model):
+        with batch_norm_in_eval(model) if self.bn_eval_during_attack else nullcontext(), attack_gradients(model):
             clean_logits = None
             if n == len(x):  # no clean examples left in the batch to measure clean accuracy on
                 with torch.no_grad():

@@ -2,7 +2,6 @@
 
 import math
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -14,6 +13,7 @@ from advconf.callbacks.records import ConfidenceRecords
 from advconf.errors import AdvconfError
 from advconf.functional import confidence, predictions, top5_correct
 from advconf.masking import fired
+from advconf.quant import attack_gradients
 from advconf.results import log_table_and_curve, plot_curves, publish, run_info
 
 
@@ -30,15 +30,6 @@ def describe(obj: Any) -> dict[str, Any]:
         elif hasattr(value, "__dict__") and not isinstance(value, torch.nn.Module):
             params[key] = describe(value)  # a wrapped attack (EOT)
     return {"class_path": f"{type(obj).__module__}.{type(obj).__qualname__}", "params": params}
-
-
-def attack_context(model: torch.nn.Module) -> Any:
-    """Attacks use full-precision gradients (paper Table 3): switch DoReFa gradient quantisation off."""
-    try:
-        from advconf.quant import attack_gradients
-    except ImportError:  # quantisation package not installed in a trimmed build
-        return nullcontext()
-    return attack_gradients(model)
 
 
 def validate_eps(eps: list[float] | float, allow_negative: bool = False) -> list[float]:
@@ -123,7 +114,7 @@ class AttackEvaluation(Callback):
     ) -> None:
         box = input_box(trainer)
         # Lightning's test loop runs under inference_mode; attacks need input gradients.
-        with torch.inference_mode(False), torch.enable_grad(), attack_context(pl_module):
+        with torch.inference_mode(False), torch.enable_grad(), attack_gradients(pl_module):
             x, y = batch[0].clone(), batch[1].clone()
             with torch.no_grad():
                 logits = pl_module(x)

@@ -6,13 +6,22 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from advconf.attacks import NonExampleAscent, score_non_examples
-from advconf.callbacks.attack_evaluation import attack_context, describe
+from advconf.callbacks.attack_evaluation import describe
 from advconf.callbacks.records import gathered, mean
 from advconf.errors import AdvconfError
 from advconf.functional import confidence
 from advconf.metrics import detection_auroc
 from advconf.plots import non_example_grid
-from advconf.results import log_image, log_table_and_curve, results_dir, run_info, save_picture, write_csv, write_json
+from advconf.quant import attack_gradients
+from advconf.results import (
+    log_image,
+    log_table_and_curve,
+    results_dir,
+    run_info,
+    save_picture,
+    write_csv,
+    write_json,
+)
 
 
 class NonExampleEvaluation(Callback):
@@ -65,7 +74,7 @@ class NonExampleEvaluation(Callback):
         was_training = pl_module.training
         pl_module.eval()
         try:
-            with attack_context(pl_module):
+            with attack_gradients(pl_module):
                 images, targets = self.attack.generate(pl_module, pl_module.num_classes, tuple(shape), box, self.per_class)
         finally:
             pl_module.train(was_training)

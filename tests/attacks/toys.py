@@ -74,3 +74,19 @@ class InputDropout(nn.Module):
 def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
     with torch.no_grad():
         return float((predictions(model(x)) == y).float().mean())
+
+
+class Overshoot(nn.Module):
+    """1-D single-logit model whose loss has a local maximum at x = 0.2 and a wrong-class band 0.49..0.96.
+
+    From x ≈ 0.1 a big FGSM step lands in the wrong band at eps 0.45 but past it at eps 0.9, and
+    small PGD steps stall at the local maximum: accuracy rises with eps and one step beats many.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        f = (x - 0.2).abs() + 0.1 - 10 * torch.relu(x - 0.45) + 20 * torch.relu(x - 0.75)
+        return 10 * f
+
+
+def overshoot_points() -> tuple[Tensor, Tensor]:
+    return torch.linspace(0.08, 0.12, 20).view(-1, 1), torch.ones(20).long()

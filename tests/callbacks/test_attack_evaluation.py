@@ -12,7 +12,7 @@ from advconf.callbacks.records import calibration_error
 from advconf.errors import AdvconfError
 from advconf.metrics import detection_auroc, expected_calibration_error
 from tests.callbacks.evaluation_run import results, run_test
-from tests.masking_models import Overshoot, Quantized, held_out_points, overshoot_points, trained_mlp
+from tests.attacks.toys import Overshoot, Quantized, held_out_points, overshoot_points, trained_mlp
 
 # Example k is the input [k]; attacking it turns it into [100 + k]. The model looks logits up.
 CLEAN = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, 0.5]])
