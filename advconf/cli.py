@@ -77,40 +77,41 @@ def load_preset(name: str) -> dict[str, Any]:
     return preset
 
 
-def preset_options(preset: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """(the callback's own options, the wrapped attack's options) of a preset."""
-    attack = (preset.get("init_args") or {}).get("attack") or {}
-    own = set(_init_arg_names(preset["class_path"]))
-    return own, set(_init_arg_names(attack["class_path"])) if "class_path" in attack else set()
+def with_option(config: dict[str, Any], key: str, value: Any) -> dict[str, Any] | None:
+    """``config`` (a ``class_path`` + ``init_args`` dict) with ``key`` set where it belongs, or None.
+
+    The key goes to the outermost class that has it: the evaluation callback, else the attack it
+    runs, else the attack that one wraps (EOT around PGD), and so on.
+    """
+    init_args = dict(config.get("init_args") or {})
+    if key in _init_arg_names(config["class_path"]):
+        return {**config, "init_args": {**init_args, key: value}}
+    inner = init_args.get("attack")
+    if isinstance(inner, dict) and "class_path" in inner:
+        updated = with_option(inner, key, value)
+        if updated is not None:
+            return {**config, "init_args": {**init_args, "attack": updated}}
+    return None
 
 
 def build_attack_callbacks(names: list[str], overrides: dict[str, Any], defaults: dict[str, dict]) -> list[Callback]:
     """Instantiate each preset with experiment defaults, then ``--attack.KEY`` overrides, applied.
 
-    An override goes to every selected preset that has that option (the callback's own options
-    first, then the wrapped attack's); one that no selected preset has is an error.
+    An override goes to every selected preset that has that option (see ``with_option``); one that
+    no selected preset has is an error, and so is an experiment default the preset does not have.
     """
     presets = {name: load_preset(name) for name in names}
-    options = {name: preset_options(preset) for name, preset in presets.items()}
     for key in overrides:
-        if not any(key in own | attack for own, attack in options.values()):
+        if all(with_option(preset, key, None) is None for preset in presets.values()):
             raise AdvconfError(f"no selected attack has an option {key!r} (attacks: {', '.join(names)})")
     callbacks = []
     for name, preset in presets.items():
-        init_args = dict(preset.get("init_args") or {})
-        attack = dict(init_args.get("attack") or {})
-        attack_args = dict(attack.get("init_args") or {})
-        own, attack_options = options[name]
         for key, value in {**defaults.get(name, {}), **overrides}.items():
-            if key in own:
-                init_args[key] = value
-            elif key in attack_options:
-                attack_args[key] = value
-            elif key not in overrides:
+            updated = with_option(preset, key, value)
+            if updated is None and key not in overrides:
                 raise AdvconfError(f"attack_defaults for {name!r}: the preset has no option {key!r}")
-        if attack:
-            init_args["attack"] = {**attack, "init_args": attack_args}
-        callbacks.append(instantiate_callback(name, preset["class_path"], init_args))
+            preset = updated or preset
+        callbacks.append(instantiate_callback(name, preset["class_path"], preset.get("init_args") or {}))
     return callbacks
 
 

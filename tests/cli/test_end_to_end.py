@@ -102,3 +102,14 @@ def test_print_config_shows_the_resolved_config(tmp_path, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "class_path: advconf.models.MLP" in out and "width: 7" in out
+
+
+def test_attack_overrides_reach_the_attack_inside_a_wrapper(trained):
+    root, config = trained
+    run_dir = root / "checkpoints" / "tiny"
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt",
+             "--attack", "eot-pgd", "--attack.steps", "2", "--attack.samples", "3", "--attack.eps", "0.1",
+             "--attack.masking_checks", "false"])
+    attack = read_json(run_dir / "results" / "eot-pgd.json")["attack"]
+    assert attack["params"]["samples"] == 3
+    assert attack["params"]["attack"]["params"]["steps"] == 2
