@@ -92,7 +92,9 @@ def cnn() -> None:
 def report() -> None:
     """One report per paper item, each in its own folder of docs/results/."""
     advconf("report", "checkpoints/fashion_table1", "--out", "docs/results/table1", "--sections", "table1", "curves")
-    advconf("report", "checkpoints/fig5", "--out", "docs/results/fig5", "--sections", "boundary", "curves", "pictures")
+    # docs/figure5.md's extra seeds and variants, where they were run
+    variants = ["checkpoints/fig5_variants"] if (REPO / "checkpoints" / "fig5_variants").is_dir() else []
+    advconf("report", "checkpoints/fig5", *variants, "--out", "docs/results/fig5", "--sections", "boundary", "curves", "pictures")
     advconf("report", *(f"checkpoints/{name}" for name in MADRY + CNNS), "--out", "docs/results/fig1_fig2",
             "--attack", "pgd", "--sections", "table1", "curves", "nonexamples", "pictures")
 
