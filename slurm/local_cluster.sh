@@ -10,7 +10,7 @@
 # so it can be called advconf-ctl); slurmd advconf-n1 / advconf-n2 each in a network namespace of
 # its own, joined to a bridge by a veth pair whose node end is called "$NODE_IF" on both nodes
 # (so GLOO_SOCKET_IFNAME=$NODE_IF works everywhere). Everything else lives in $STATE_DIR.
-set -euo pipefail
+set -Eeuo pipefail  # -E: the ERR trap in start() also fires inside functions
 
 STATE_DIR=${ADVCONF_SLURM_DIR:-/tmp/advconf-slurm}
 SUBNET=${ADVCONF_SLURM_SUBNET:-10.231.77}  # first three octets of a /24 for the bridge

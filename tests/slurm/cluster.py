@@ -49,15 +49,15 @@ def cluster_lock() -> Iterator[None]:
 
 @contextmanager
 def local_cluster() -> Iterator[dict[str, str]]:
-    """A running two-node cluster; yields the environment for sbatch and the jobs it starts."""
-    with cluster_lock():
+    """A running two-node cluster (take cluster_lock() first); yields the environment for sbatch
+    and the jobs it starts."""
+    cluster_command("stop")
+    started = cluster_command("start")
+    try:
+        assert started.returncode == 0, f"local_cluster.sh start failed:\n{started.stdout}{started.stderr}"
+        yield job_environment()
+    finally:
         cluster_command("stop")
-        started = cluster_command("start")
-        try:
-            assert started.returncode == 0, f"local_cluster.sh start failed:\n{started.stdout}{started.stderr}"
-            yield job_environment()
-        finally:
-            cluster_command("stop")
 
 
 def job_environment() -> dict[str, str]:
@@ -131,6 +131,7 @@ def write_fit_config(
             "logger": False,
             "enable_progress_bar": False,
             "enable_model_summary": False,
+            "enable_checkpointing": False,  # SIGUSR1 still saves the HPC checkpoint
             "limit_val_batches": None if validate else 0,
             "num_sanity_val_steps": None if validate else 0,
             "callbacks": callbacks,

@@ -1,11 +1,13 @@
 """slurm/fit.sbatch and slurm/sweep.sh on a real two-node SLURM cluster (slurm/local_cluster.sh).
 
-All jobs are submitted at once by one fixture and run side by side (about 2-3 minutes in all);
-each test then checks one of them. Needs root, slurm-wlm, munge and ffcv: skipped elsewhere, failed
+All jobs are submitted at once by one fixture and run side by side (about 2-4 minutes in all);
+each test then checks one of them. When pytest-xdist gives these tests to several workers, the
+first runs the jobs and the others read its results. Needs root, slurm-wlm, munge and ffcv: skipped elsewhere, failed
 under CI=true. Stops any local cluster already running on this machine.
 """
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -17,7 +19,9 @@ import pytest
 from advconf.data.ffcv_writer import write_splits
 from tests.conftest import require
 from tests.data.jpeg_folder import HAVE_FFCV, make_jpeg_folder
-from tests.slurm.cluster import NODES, REPO, local_cluster, missing_requirement, sbatch, wait_for_job, write_fit_config
+from tests.slurm.cluster import (
+    NODES, REPO, cluster_lock, local_cluster, missing_requirement, sbatch, wait_for_job, write_fit_config,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local_slurm_cluster")]
 
@@ -44,12 +48,29 @@ def signal_when_past(job_id: str, run_dir: Path, step: int, env: dict[str, str])
         time.sleep(0.2)
 
 
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the jobs run; under pytest-xdist a folder all workers of this session see."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        return tmp_path_factory.getbasetemp().parent / "slurm-jobs"
+    return tmp_path_factory.mktemp("slurm-jobs")
+
+
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     require(HAVE_FFCV, "ffcv is not installed (pip install advconf[ffcv])")
     reason = missing_requirement()
     require(reason is None, reason or "")
-    root = tmp_path_factory.mktemp("slurm")
+    root = shared_root(tmp_path_factory)
+    summary = root / "jobs.json"
+    with cluster_lock():
+        if not summary.exists():
+            root.mkdir(exist_ok=True)
+            summary.write_text(json.dumps(run_jobs(root)))
+    return json.loads(summary.read_text()) | {"root": root}
+
+
+def run_jobs(root: Path) -> dict[str, Any]:
+    """Submit the three workloads at once, preempt one mid-run, wait for all; ids and final states."""
     make_jpeg_folder(root / "images", {"train": 8, "val": 2}, sizes=((24, 24), (20, 28)))
     write_splits(root / "images", root / "data", num_workers=1)
 
@@ -69,10 +90,10 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             [str(REPO / "slurm" / "sweep.sh"), f"--output={root}/sweep-%A_%a.out", str(sweep_list)],
             env=env, capture_output=True, text=True, check=True,
         ).stdout.strip()
-        states = {name: wait_for_job(job, env, JOB_TIMEOUT) for name, job in
-                  (("fit", fit), ("preempted", preempted), ("sweep", sweep))}
+        ids = {"fit": fit, "preempted": preempted, "sweep": sweep}
+        states = {name: wait_for_job(job, env, JOB_TIMEOUT) for name, job in ids.items()}
         signaller.join()
-    return {"root": root, "states": states, "ids": {"fit": fit, "preempted": preempted, "sweep": sweep}}
+    return {"states": states, "ids": ids}
 
 
 def assert_clean_exit(output: str) -> None:

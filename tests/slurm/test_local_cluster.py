@@ -23,7 +23,7 @@ def system_state() -> tuple[str, str, str]:
 def cluster_env() -> Iterator[dict[str, str]]:
     reason = missing_requirement()
     require(reason is None, reason or "")
-    with local_cluster() as env:
+    with cluster_lock(), local_cluster() as env:
         yield env
 
 
