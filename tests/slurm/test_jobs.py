@@ -1,6 +1,6 @@
 """slurm/fit.sbatch and slurm/sweep.sh on a real two-node SLURM cluster (slurm/local_cluster.sh).
 
-All jobs are submitted at once by one fixture and run side by side (about 2-4 minutes in all);
+All jobs are submitted at once by one fixture and run side by side (about 3-5 minutes in all);
 each test then checks one of them. When pytest-xdist gives these tests to several workers, the
 first runs the jobs and the others read its results. Needs root, slurm-wlm, munge and ffcv: skipped elsewhere, failed
 under CI=true. Stops any local cluster already running on this machine.
@@ -8,6 +8,7 @@ under CI=true. Stops any local cluster already running on this machine.
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -93,6 +94,9 @@ def run_jobs(root: Path) -> dict[str, Any]:
         ids = {"fit": fit, "preempted": preempted, "sweep": sweep}
         states = {name: wait_for_job(job, env, JOB_TIMEOUT) for name, job in ids.items()}
         signaller.join()
+        ids["test"] = sbatch([f"--output={root}/test.out", "slurm/test.sbatch", str(root / "preempted.yaml"),
+                              "--ckpt_path", str(root / "preempted" / "hpc_ckpt_1.ckpt")], env)
+        states["test"] = wait_for_job(ids["test"], env, JOB_TIMEOUT)
     return {"states": states, "ids": ids}
 
 
@@ -146,3 +150,12 @@ def test_sweep_runs_one_array_task_per_listed_config(jobs: dict[str, Any]) -> No
         assert f"{name}.yaml" in output.splitlines()[0]
         assert_clean_exit(output)
     assert "weight_bits: 2" in (root / "w2a2g6" / "config.yaml").read_text()
+
+
+def test_test_sbatch_evaluates_a_checkpoint(jobs: dict[str, Any]) -> None:
+    output = (jobs["root"] / "test.out").read_text()
+
+    assert jobs["states"]["test"] == {jobs["ids"]["test"]: "COMPLETED 0:0"}
+    assert "advconf test:" in output and "hpc_ckpt_1.ckpt" in output
+    assert re.search(r"test/acc\s+[│|]?\s*[0-9.]+", output)
+    assert_clean_exit(output)
