@@ -13,12 +13,15 @@ from typing import Any
 
 import yaml
 from jsonargparse import ArgumentParser
-from lightning.pytorch import Callback
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from advconf.checkpoints import check_checkpoint_file, check_checkpoint_matches
 from advconf.errors import AdvconfError
 from advconf.module import Classifier
+from advconf.reliability import AtomicCheckpointIO, FiniteCheck, PreemptionCheckpoint
 
 ATTACK_SUBCOMMANDS = ("test", "validate")
 CHECKPOINT_SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -121,9 +124,9 @@ def instantiate_callback(name: str, class_path: str, init_args: dict[str, Any]) 
     parser.add_argument("--callback", type=Callback)
     try:
         config = parser.parse_object({"callback": {"class_path": class_path, "init_args": init_args}})
+        return parser.instantiate_classes(config).callback
     except Exception as error:  # jsonargparse reports type and key errors as multi-line text
-        raise AdvconfError(f"attack {name!r}: {one_line(error)}") from None
-    return parser.instantiate_classes(config).callback
+        raise AdvconfError(f"attack {name!r}: {one_line(user_error(error) or error)}") from None
 
 
 def _init_arg_names(class_path: str) -> list[str]:
@@ -156,6 +159,13 @@ class AdvconfArgumentParser(LightningArgumentParser):
         raise SystemExit(2)
 
 
+def reliability_callbacks(config: Any) -> list[Callback]:
+    """Every run stops on non-finite numbers and checkpoints on preemption, unless its config already does."""
+    configured = {c.get("class_path") for c in (config.get("trainer", {}).get("callbacks") or []) if hasattr(c, "get")}
+    defaults = [FiniteCheck, PreemptionCheckpoint]
+    return [cls() for cls in defaults if f"{cls.__module__}.{cls.__qualname__}" not in configured]
+
+
 class AdvconfCLI(LightningCLI):
     def __init__(self, *args: Any, attack_names: list[str], attack_overrides: dict[str, str], **kwargs: Any) -> None:
         self.attack_names = attack_names
@@ -182,7 +192,22 @@ class AdvconfCLI(LightningCLI):
         names = [cb.name for cb in callbacks]
         if len(set(names)) != len(names):
             raise AdvconfError(f"two attacks would write the same results file: {names}")
-        self.trainer_defaults["callbacks"] = callbacks
+        self.trainer_defaults["callbacks"] = [*reliability_callbacks(config), *callbacks]
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        # Added here, not as a config default, so the saved config.yaml stays loadable.
+        plugins = self._get(self.config_init, "trainer", default={}).get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            plugins = [*plugins, AtomicCheckpointIO()]  # a kill mid-save never leaves a half-written checkpoint
+        return super().instantiate_trainer(plugins=plugins, **kwargs)
+
+    def instantiate_classes(self) -> None:
+        # Nothing has run yet while classes are built, so any failure here is a config error.
+        try:
+            super().instantiate_classes()
+        except (ValueError, TypeError, MisconfigurationException) as error:
+            raise user_error(error) or AdvconfError(one_line(error)) from None
 
     def _checkpoint_file(self) -> str | None:
         """The ``--ckpt_path`` given, unless it is one Lightning resolves itself (last, best, hpc...)."""

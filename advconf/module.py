@@ -12,8 +12,8 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from advconf.errors import AdvconfError
-from advconf.models.shapes import check_input_shape
 from advconf.functional import classification_loss, confidence, predictions
+from advconf.models.shapes import check_input_shape
 
 SETTINGS_KEY = "advconf_settings"
 
@@ -64,6 +64,8 @@ class Classifier(LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule if self._trainer else None
         check_input_shape(self.model, datamodule)
+        if stage == "fit" and getattr(datamodule, "batch_size", 2) < 2 and has_batch_norm(self.model):
+            raise AdvconfError("batch norm cannot train on batches of one example: set data batch_size >= 2")
         if self.num_classes is None:
             self.num_classes = getattr(datamodule, "num_classes", None)
         if self.num_classes is None:
@@ -108,7 +110,10 @@ class Classifier(LightningModule):
         return self(x)
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameters())
+        try:
+            optimizer = self.optimizer_factory(self.parameters())
+        except ValueError as error:  # torch validates its own arguments (e.g. "Invalid learning rate")
+            raise AdvconfError(f"optimizer: {error}") from None
         if self.scheduler_factory is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
@@ -123,6 +128,10 @@ class Classifier(LightningModule):
         current = json.loads(json.dumps(self.settings))
         if saved != current:
             raise AdvconfError(f"checkpoint does not match the config: {describe_difference(saved, current)}")
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def _metrics_key(split: str) -> str:

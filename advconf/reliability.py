@@ -7,20 +7,19 @@ Use from YAML (``trainer.callbacks`` / ``trainer.plugins``) or as trainer defaul
 and ``ResumableLoader`` in place of a shuffling ``DataLoader`` in a data module's ``train_dataloader``.
 """
 
-import os
 import signal
-import tempfile
-from pathlib import Path
 from collections.abc import Iterator, Sized
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.utils.data import DataLoader, Dataset, Sampler
 
+from advconf.atomic import atomic_open
 from advconf.errors import AdvconfError
 
 
@@ -34,33 +33,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        sync_directory(path.parent)
-
-
-def sync_directory(directory: Path) -> None:
-    """Make a rename durable: fsync the directory entry (not possible on every OS/file system)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        with atomic_open(path, "wb") as f:
+            torch.save(checkpoint, f)
 
 
 class FiniteCheck(Callback):

@@ -33,6 +33,8 @@ def describe(obj: Any) -> dict[str, Any]:
 
 
 def validate_eps(eps: list[float] | float, allow_negative: bool = False) -> list[float]:
+    if not isinstance(eps, (int, float, list, tuple)):
+        raise AdvconfError(f"eps must be a number or a list of numbers, got {eps!r}")
     values = [eps] if isinstance(eps, (int, float)) else list(eps)
     if not values:
         raise AdvconfError("eps must list at least one budget")

@@ -4,8 +4,8 @@
 scales included), because the modules to prune can only be given as Python objects.
 """
 
-from fnmatch import fnmatchcase
 from collections.abc import Callable
+from fnmatch import fnmatchcase
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer

@@ -11,6 +11,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from advconf.errors import AdvconfError
+from advconf.reliability import ResumableLoader
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -140,14 +141,10 @@ class ImageDataModule(LightningDataModule):
     # --- helpers -----------------------------------------------------------------------------------
 
     def _loader(self, dataset: ImageTensorDataset, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=_batch_is_ready,
-            persistent_workers=self.num_workers > 0,
-        )
+        options = dict(num_workers=self.num_workers, collate_fn=_batch_is_ready, persistent_workers=self.num_workers > 0)
+        if shuffle:  # an order that a mid-epoch checkpoint resumes exactly
+            return ResumableLoader(dataset, batch_size=self.batch_size, seed=self.seed, **options)
+        return DataLoader(dataset, batch_size=self.batch_size, **options)
 
     def _subset(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep `classes` and relabel them 0..k-1 in the order given."""

@@ -13,6 +13,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, TensorDataset
 
 from advconf.errors import AdvconfError
+from advconf.reliability import ResumableLoader
 
 Region = Literal["full", "half", "opposing_quadrants_removed"]
 
@@ -97,7 +98,8 @@ class SpheresDataModule(LightningDataModule):
             self.datasets[split] = TensorDataset(*sample_spheres(n, self.dim, self.radii, generator, region))
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.datasets["train"], batch_size=self.batch_size, shuffle=True, drop_last=True)
+        # The order depends only on (seed, epoch), so a mid-epoch checkpoint resumes exactly.
+        return ResumableLoader(self.datasets["train"], batch_size=self.batch_size, seed=self.seed, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.datasets["val"], batch_size=self.batch_size)

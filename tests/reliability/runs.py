@@ -10,13 +10,6 @@ import yaml
 
 from tests.helpers import REPO, tiny_spheres_config
 
-# What the lead is asked to make trainer defaults in advconf.cli.main; until then tests add them in YAML.
-RELIABILITY_CALLBACKS = [
-    {"class_path": "advconf.reliability.FiniteCheck"},
-    {"class_path": "advconf.reliability.PreemptionCheckpoint"},
-]
-ATOMIC_IO = {"class_path": "advconf.reliability.AtomicCheckpointIO"}
-
 
 def reliable_config(root: Path, name: str, every_n_train_steps: int = 5, faults: list[dict] = (), **trainer) -> Path:
     """``tiny_spheres_config`` + a ModelCheckpoint saving ``last.ckpt`` every few steps + the given fault injectors."""
@@ -25,8 +18,7 @@ def reliable_config(root: Path, name: str, every_n_train_steps: int = 5, faults:
     checkpoint = config["trainer"]["callbacks"][0]["init_args"]
     checkpoint.update(every_n_train_steps=every_n_train_steps, monitor=None, save_top_k=0, save_last=True)
     checkpoint.pop("mode", None)
-    config["trainer"]["callbacks"] += [*faults, *RELIABILITY_CALLBACKS]
-    config["trainer"]["plugins"] = [ATOMIC_IO]
+    config["trainer"]["callbacks"] += list(faults)  # FiniteCheck, PreemptionCheckpoint, AtomicCheckpointIO: CLI defaults
     config["trainer"].update(logger=False)  # W&B start-up costs seconds and is not under test here
     config["trainer"].update(trainer)
     config["data"]["class_path"] = "tests.reliability.faults.ResumableSpheres"

@@ -34,3 +34,23 @@ def test_a_save_killed_midway_keeps_the_old_last_ckpt_and_removes_the_partial_fi
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["last.ckpt"]
 
+
+
+def test_the_cli_writes_checkpoints_through_atomic_checkpoint_io(tmp_path):
+    from lightning.pytorch.cli import LightningCLI
+
+    from advconf.reliability import AtomicCheckpointIO
+    from tests.helpers import run_cli, tiny_spheres_config
+
+    seen = []
+    original = LightningCLI._run_subcommand
+
+    def spy(self, subcommand):
+        seen.append(self.trainer.strategy.checkpoint_io)
+        return original(self, subcommand)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LightningCLI, "_run_subcommand", spy)
+        run_cli(["fit", "--config", tiny_spheres_config(tmp_path), "--trainer.max_epochs", "1", "--trainer.logger", "false"])
+    assert isinstance(seen[0], AtomicCheckpointIO)
+    assert "AtomicCheckpointIO" not in (tmp_path / "checkpoints" / "tiny" / "config.yaml").read_text()
