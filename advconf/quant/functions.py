@@ -66,6 +66,7 @@ class _TanhWeight(Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         # In-place where possible: on CPU each fresh weight-sized temporary costs as much as the arithmetic.
         t, m = ctx.saved_tensors
+        t = t.contiguous()  # channels-last weights: the flat indexing below needs the logical layout
         grad_w = (t * t).neg_().add_(1).mul_(grad).div_(m)  # tanh' · g / m
         # Through m = max|t|: −Σ g·t / m², shared by the element(s) where |t| = m, times sign(t)·tanh'.
         # Found here rather than in forward, so evaluation and attacks skip it.

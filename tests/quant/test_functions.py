@@ -71,6 +71,17 @@ def test_k_bit_weight_gradient_skips_only_the_rounding(w):
     torch.testing.assert_close(w.grad, w_ref.grad)
 
 
+def test_k_bit_weight_gradient_of_a_channels_last_conv_weight_equals_the_contiguous_one():
+    w = torch.randn(4, 3, 2, 2)
+    g = torch.randn(4, 3, 2, 2)
+    grads = []
+    for weight in (w.clone(), w.clone().to(memory_format=torch.channels_last)):
+        weight.requires_grad_()
+        quantize_weight(weight, 2).backward(g)
+        grads.append(weight.grad)
+    torch.testing.assert_close(grads[1], grads[0])
+
+
 @pytest.mark.parametrize(
     ("bits", "expected"),
     [
