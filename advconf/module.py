@@ -84,7 +84,9 @@ class Classifier(LightningModule):
         metrics["acc"](predictions(logits), y)
         metrics["confidence"](confidence(logits).detach())
         on_step = split == "train"
-        self.log(f"{split}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(x))
+        # Val/test losses are averaged over all DDP ranks; torchmetrics objects sync themselves.
+        self.log(f"{split}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(x),
+                 sync_dist=not on_step)
         self.log(f"{split}/acc", metrics["acc"], prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(x))
         self.log(f"{split}/confidence", metrics["confidence"], on_step=False, on_epoch=True, batch_size=len(x))
         return loss
