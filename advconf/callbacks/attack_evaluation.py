@@ -79,7 +79,7 @@ class AttackEvaluation(Callback):
         name: str = "attack",
         skip_decided: bool = True,
         masking_checks: bool = True,
-        masking_examples: int = 512,
+        masking_examples: int = 200,
         masking_steps: int = 20,
     ) -> None:
         self.attack = attack
