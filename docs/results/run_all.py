@@ -93,10 +93,13 @@ def cnn() -> None:
 def report() -> None:
     """One report per paper item, each in its own folder of docs/results/."""
     advconf("report", "checkpoints/fashion_table1", "--out", "docs/results/table1", "--sections", "table1", "curves", "pictures")
-    # docs/figure5.md's extra seeds and variants, where they were run
-    variants = ["checkpoints/fig5_variants"] if (REPO / "checkpoints" / "fig5_variants").is_dir() else []
-    advconf("report", "checkpoints/fig5", *variants, "--out", "docs/results/fig5", "--sections", "boundary", "curves", "pictures")
-    advconf("report", *(f"checkpoints/{name}" for name in MADRY + CNNS), "--out", "docs/results/fig1_fig2",
+    # Fig 5 pictures from the fits themselves, with docs/figure5.md's extra seeds and variants where run;
+    # the attack curves from the evaluations in checkpoints/fig5.
+    fits = [d for d in ("checkpoints/spheres_fp", "checkpoints/spheres_w1a2", "checkpoints/fig5_variants") if (REPO / d).is_dir()]
+    advconf("report", *fits, "--out", "docs/results/fig5", "--sections", "boundary", "pictures")
+    advconf("report", "checkpoints/fig5", "--out", "docs/results/fig5/attacks", "--sections", "table1", "curves")
+    started = [f"checkpoints/{name}" for name in MADRY + CNNS if (REPO / "checkpoints" / name).is_dir()]
+    advconf("report", *started, "--out", "docs/results/fig1_fig2",
             "--attack", "pgd", "--sections", "table1", "curves", "nonexamples", "pictures")
 
 
