@@ -56,9 +56,11 @@ def curves_figure(rows: Sequence[dict[str, Any]], name: str, xlabel: str) -> plt
     lines: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         lines.setdefault(f"{row['run']} ({row['curve']})" if row["curve"] else row["run"], []).append(row)
-    for label, points in lines.items():
-        ax.plot([p["eps"] for p in points], [p["accuracy"] for p in points], marker="o", label=label)
+    for i, (label, points) in enumerate(lines.items()):
+        # The colour cycle has 10 colours: later lines get a new dash pattern so no two look alike.
+        style = ("-", "--", ":", "-.")[i // 10 % 4]
+        ax.plot([p["eps"] for p in points], [p["accuracy"] for p in points], marker="o", linestyle=style, label=label)
     ax.set(xlabel=xlabel, ylabel="accuracy", title=name, ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: curves stay visible
     return fig
