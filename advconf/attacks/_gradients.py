@@ -66,6 +66,13 @@ def check_box(box: Box) -> Box:
     return low, high
 
 
+def check_seed(seed: int | None) -> int | None:
+    """A seed is an integer (``None``: a fresh one each call); YAML's ``true`` is not one."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise AdvconfError(f"seed must be an integer or null, got {seed!r}")
+    return seed
+
+
 def make_generator(seed: int | None) -> torch.Generator:
     """A local CPU generator: reproducible on any device and leaves the global RNG alone."""
     generator = torch.Generator()

@@ -15,6 +15,7 @@ from advconf.attacks._gradients import (
     check_box,
     check_count,
     check_positive,
+    check_seed,
     clip_box,
     gradients_on,
     input_gradient,
@@ -41,9 +42,9 @@ class NonExampleAscent:
         self.steps = check_count("steps", steps)
         self.step_size = check_positive("step_size", step_size)
         self.noise_std = check_positive("noise_std", noise_std)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise AdvconfError(f"seed must be an integer, got {seed!r}")
-        self.seed = seed
+        if seed is None:
+            raise AdvconfError("seed must be an integer: non-examples are generated from fixed noise")
+        self.seed = check_seed(seed)
         self.sign = bool(sign)
 
     def start(

@@ -8,6 +8,7 @@ from advconf.attacks._gradients import (
     check_box,
     check_eps,
     check_norm,
+    check_seed,
     clip_box,
     fresh,
     gradients_on,
@@ -27,7 +28,7 @@ class UniformNoise:
 
     def __init__(self, norm: Norm = "linf", seed: int | None = 0) -> None:
         self.norm = check_norm(norm)
-        self.seed = seed
+        self.seed = check_seed(seed)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0)) -> Tensor:
         eps, box = check_eps(eps), check_box(box)

@@ -13,6 +13,7 @@ from advconf.attacks._gradients import (
     check_eps,
     check_norm,
     check_positive,
+    check_seed,
     clip_box,
     fresh,
     gradients_on,
@@ -67,7 +68,7 @@ class PGD(GradientAttack):
         if self.restarts > 1 and not self.random_start:
             raise AdvconfError("PGD restarts need random_start: true (without it every restart is the same)")
         self.targeted = bool(targeted)
-        self.seed = seed
+        self.seed = check_seed(seed)
 
     def step_size_for(self, eps: float) -> float:
         if self.step_size is not None:

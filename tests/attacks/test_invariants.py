@@ -122,3 +122,13 @@ def test_numpy_and_integer_budgets_are_accepted():
     model = conv_model().eval()
     assert (FGSM()(model, x, y, np.float32(0.25)) - x).abs().max() <= 0.25 + 1e-6
     assert (PGD(steps=2)(model, x, y, 1) - x).abs().max() <= 1
+
+
+@pytest.mark.parametrize("seed", [True, 1.5, "0"])
+def test_a_seed_that_is_not_an_integer_is_refused(seed):
+    from advconf.attacks import PGD, UniformNoise
+    from advconf.errors import AdvconfError
+
+    for attack in (PGD, UniformNoise):
+        with pytest.raises(AdvconfError, match="seed"):
+            attack(seed=seed)
