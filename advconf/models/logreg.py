@@ -42,7 +42,10 @@ class LogisticRegression(nn.Module):
             raise AdvconfError(f"expert initialisation needs binary labels 0/1, got labels {sorted(y.unique().tolist())}")
         mean0, mean1 = x[y == 0].mean(dim=0), x[y == 1].mean(dim=0)
         self.linear.weight.copy_((mean1 - mean0).unsqueeze(0))
-        self.linear.bias.fill_(-(mean1.square().sum() - mean0.square().sum()).item() / 2)
+        # The layer's own output at the midpoint, so a quantised layer (whose effective weights are on
+        # another scale) also gets its boundary half way between the means.
+        self.linear.bias.zero_()
+        self.linear.bias.fill_(-self.linear(((mean0 + mean1) / 2).unsqueeze(0)).item())
         self.initialised.fill_(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

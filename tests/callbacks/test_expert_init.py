@@ -60,3 +60,22 @@ def test_works_after_quantization_swapped_the_layer(tmp_path):
     model = LogisticRegression(expert_init=True)
     fit_one_frozen_step(model, tmp_path, [Quantization(weight_bits=1, keep_first_last=False), ExpertInitialisation()])
     assert bool(model.initialised) and model.linear.weight.abs().sum() > 0
+
+
+def test_a_quantised_expert_model_puts_its_boundary_half_way_between_the_class_means(tmp_path):
+    from advconf.callbacks.quantization import Quantization
+
+    write_mnist(tmp_path, n_train=100, n_test=20)
+    model = LogisticRegression(expert_init=True)
+    # Quantization listed after the initialisation: the bias must still come from the 1-bit weights.
+    dm = fit_one_frozen_step(model, tmp_path, [ExpertInitialisation(), Quantization(weight_bits=1, keep_first_last=False)])
+    x, y = dm.train_set.images.float() / 255, dm.train_set.labels
+    midpoint = (x[y == 0].mean(0) + x[y == 1].mean(0)) / 2
+    model.eval()
+    with torch.no_grad():
+        assert model(midpoint.unsqueeze(0)).item() == pytest.approx(0.0, abs=1e-4)
+        w_q = model.linear.weight.sign() * model.linear.weight.abs().mean()  # the 1-bit weights
+        logits = model(x)
+    # the quantised boundary separates the classes far better than the full-precision bias would
+    assert ((logits[:, 0] > 0).long() == y).float().mean() > 0.7
+    assert not torch.allclose(w_q, model.linear.weight)
