@@ -41,10 +41,7 @@ def advconf(*args: str) -> None:
 
 
 def fit_and_test(config_args: list[str], run_dir: str, test_args: list[str]) -> None:
-    """Fit unless ``run_dir`` has a last checkpoint, then test it, built from the same config and overrides.
-
-    (Not from the saved ``config.yaml``: the Pruning callback's function does not survive saving.)
-    """
+    """Fit unless ``run_dir`` has a last checkpoint, then test it, built from the same config and overrides."""
     if not (REPO / run_dir / "ckpt" / "last.ckpt").is_file():
         advconf("fit", *config_args, *QUIET)
     advconf("test", *config_args, "--ckpt_path", f"{run_dir}/ckpt/last.ckpt", *test_args, *QUIET)
