@@ -38,7 +38,7 @@ def grid_shape(n: int, cols: int | None = None) -> tuple[int, int]:
 
 
 def non_example_figsize(rows: int, cols: int) -> tuple[float, float]:
-    return cols * CELL, rows * (CELL + 0.3)
+    return cols * CELL, rows * (CELL + 0.3) + TITLE
 
 
 def non_example_grid(images: torch.Tensor, titles: list[str], box: tuple[float, float], cols: int, suptitle: str) -> plt.Figure:
@@ -51,6 +51,8 @@ def non_example_grid(images: torch.Tensor, titles: list[str], box: tuple[float, 
         ax.set_title(title, fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - TITLE / height, hspace=0.4)  # room for both titles
     fig.suptitle(suptitle, fontsize=9)
     return fig
 
