@@ -143,21 +143,35 @@ class ResumableLoader(DataLoader):
     Lightning restarts it from its first batch after a mid-epoch resume, so a resumed run sees other
     batches than an uninterrupted one. Here the order is a function of (seed, epoch), and Lightning
     stores ``state_dict()`` (the batches already served) in checkpoints and hands it back on resume.
+
+    Under DDP, Lightning re-creates the loader with its own distributed ``sampler`` (passed here):
+    its order is still a function of (seed, epoch), but a mid-epoch resume restarts that epoch.
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, drop_last: bool = False, **kwargs: Any) -> None:
-        super().__init__(dataset, batch_size=batch_size, sampler=EpochShuffle(dataset, seed), drop_last=drop_last, **kwargs)
+    def __init__(
+        self, dataset: Dataset, batch_size: int, seed: int, drop_last: bool = False, sampler: Any = None, **kwargs: Any
+    ) -> None:
+        sampler = EpochShuffle(dataset, seed) if sampler is None else sampler
+        super().__init__(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, **kwargs)
+        self.seed = seed  # Lightning reads constructor arguments back from attributes when it re-creates us
         self._served = 0
 
+    def _shuffle(self) -> EpochShuffle | None:
+        return self.sampler if isinstance(self.sampler, EpochShuffle) else None
+
     def __iter__(self) -> Iterator[Any]:
-        self._served = self.sampler.start // self.batch_size
+        shuffle = self._shuffle()
+        self._served = shuffle.start // self.batch_size if shuffle else 0
         for batch in super().__iter__():
             self._served += 1
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.sampler.epoch, "batches": self._served}
+        shuffle = self._shuffle()
+        return {"epoch": shuffle.epoch, "batches": self._served} if shuffle else {}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.sampler.epoch = state["epoch"]
-        self.sampler.start = state["batches"] * self.batch_size
+        shuffle = self._shuffle()
+        if shuffle and state:
+            shuffle.epoch = state["epoch"]
+            shuffle.start = state["batches"] * self.batch_size

@@ -115,3 +115,27 @@ def test_clean_accuracy_is_measured_when_the_whole_batch_is_attacked():
 def test_fraction_outside_zero_one_is_refused(fraction):
     with pytest.raises(AdvconfError, match="fraction"):
         AdversarialTraining(FGSM(), eps=0.1, fraction=fraction)
+
+
+@pytest.mark.slow
+def test_adversarial_training_runs_under_ddp_with_two_processes(tmp_path):
+    """Two CPU processes (gloo) through the real CLI: each rank attacks its own shard on the unwrapped model."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO, tiny_spheres_config
+
+    config = tiny_spheres_config(tmp_path, name="ddp")
+    args = ["fit", "--config", config, "--trainer.max_epochs", "1", "--trainer.logger", "false",
+            "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
+            "--trainer.callbacks+=advconf.callbacks.AdversarialTraining",
+            "--trainer.callbacks.init_args.attack=advconf.attacks.PGD", "--trainer.callbacks.init_args.eps=0.1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    run = subprocess.run([sys.executable, "-m", "advconf", *map(str, args)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "checkpoints" / "ddp" / "ckpt" / "last.ckpt", weights_only=True)
+    # 1000 training points, batch 50, split over 2 ranks: 10 optimizer steps in the epoch
+    assert ckpt["global_step"] == 10
+    assert "terminate called" not in run.stderr
