@@ -50,21 +50,27 @@ def covering_eps(box: tuple[float, float], norm: str, dims: int) -> float:
     return width if norm == "linf" else width * math.sqrt(dims)
 
 
+def first_beaten(weaker: float | Sequence[float], stronger: float | Sequence[float], tol: float) -> tuple[int, float, float] | None:
+    """The first budget where the attack that should be weaker leaves lower accuracy (beyond ``tol``)."""
+    pairs = enumerate(zip(_as_list(weaker), _as_list(stronger)))
+    return next(((i, w, s) for i, (w, s) in pairs if w < s - tol), None)
+
+
 def one_step_stronger(fgsm_acc: float | Sequence[float], pgd_acc: float | Sequence[float], tol: float = 0.01) -> Flag:
     """An iterative attack should be at least as strong as one step, at every budget (same eps grid)."""
-    worse = [(i, f, p) for i, (f, p) in enumerate(zip(_as_list(fgsm_acc), _as_list(pgd_acc))) if f < p - tol]
-    if not worse:
+    beaten = first_beaten(fgsm_acc, pgd_acc, tol)
+    if beaten is None:
         return Flag(False, "the iterative attack is at least as strong as the one-step attack")
-    i, f, p = worse[0]
+    i, f, p = beaten
     return Flag(True, f"one-step attack beats the iterative one (accuracy {f:.3f} < {p:.3f} at budget #{i}): gradients may be masked or the step size is off")
 
 
 def noise_stronger(noise_acc: float | Sequence[float], attack_acc: float | Sequence[float], tol: float = 0.01) -> Flag:
     """Random noise of the same budget should never beat a gradient attack."""
-    worse = [(i, n, a) for i, (n, a) in enumerate(zip(_as_list(noise_acc), _as_list(attack_acc))) if n < a - tol]
-    if not worse:
+    beaten = first_beaten(noise_acc, attack_acc, tol)
+    if beaten is None:
         return Flag(False, "the attack is stronger than random noise of the same budget")
-    i, n, a = worse[0]
+    i, n, a = beaten
     return Flag(True, f"random noise beats the attack (accuracy {n:.3f} < {a:.3f} at budget #{i}): gradients are not informative")
 
 
