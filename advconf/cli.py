@@ -21,7 +21,8 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from advconf.checkpoints import check_checkpoint_file, check_checkpoint_matches
 from advconf.errors import AdvconfError
 from advconf.module import Classifier
-from advconf.reliability import AtomicCheckpointIO, FiniteCheck, PreemptionCheckpoint
+from advconf.callbacks.finite_check import FiniteCheck
+from advconf.reliability import AtomicCheckpointIO, PreemptionCheckpoint
 
 ATTACK_SUBCOMMANDS = ("test", "validate")
 CHECKPOINT_SUBCOMMANDS = ("fit", "validate", "test", "predict")

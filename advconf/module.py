@@ -76,7 +76,8 @@ class Classifier(LightningModule):
                     {"acc": MulticlassAccuracy(self.num_classes, average="micro"), "confidence": MeanMetric()}
                 )
 
-    def _shared_step(self, batch: Any, split: str) -> torch.Tensor:
+    def _shared_step(self, batch: Any, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, logits) of one batch, with the split's metrics logged."""
         x, y = batch[0], batch[1]
         logits = self(x)
         loss = classification_loss(logits, y)
@@ -89,17 +90,19 @@ class Classifier(LightningModule):
                  sync_dist=not on_step)
         self.log(f"{split}/acc", metrics["acc"], prog_bar=True, on_step=on_step, on_epoch=True, batch_size=len(x))
         self.log(f"{split}/confidence", metrics["confidence"], on_step=False, on_epoch=True, batch_size=len(x))
-        return loss
+        return loss, logits
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss = self._shared_step(batch, "train")
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        """The loss to minimise, and the batch's logits (detached) for callbacks' ``on_train_batch_end``
+        (adversarial training reads them instead of hooking the model)."""
+        loss, logits = self._shared_step(batch, "train")
         for name, fn in self._loss_terms.items():
             term = fn()
             self.log(f"train/{name}", term, on_step=True, on_epoch=True)
             loss = loss + term
         if self._loss_terms:
             self.log("train/total_loss", loss, on_step=True, on_epoch=True)
-        return loss
+        return {"loss": loss, "logits": logits.detach()}
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, "val")

@@ -2,6 +2,7 @@
 
 import copy
 
+import torch
 from torch import Tensor, nn
 
 from advconf.attacks._gradients import Box, GradientAttack, check_count
@@ -25,5 +26,7 @@ class EOT:
         self.attack = copy.copy(attack)
         self.attack.gradient_samples = self.samples
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0)) -> Tensor:
-        return self.attack(model, x, y, eps, box)
+    def __call__(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0), generator: torch.Generator | None = None
+    ) -> Tensor:
+        return self.attack(model, x, y, eps, box, generator)

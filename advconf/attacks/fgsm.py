@@ -1,5 +1,6 @@
 """FGSM (L∞ sign step, Goodfellow et al. 2015) and FGM (L2 normalised step): one gradient step of size eps."""
 
+import torch
 from torch import Tensor, nn
 
 from advconf.attacks._gradients import (
@@ -28,7 +29,9 @@ class FGSM(GradientAttack):
         self.norm = check_norm(norm)
         self.targeted = bool(targeted)
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0)) -> Tensor:
+    def __call__(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0), generator: torch.Generator | None = None
+    ) -> Tensor:
         eps, box = check_eps(eps), check_box(box)
         with gradients_on():
             x, y = fresh(x), fresh(y)

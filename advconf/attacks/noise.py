@@ -1,5 +1,6 @@
 """Random noise with the same budget as an attack: the baseline of the gradient-masking check."""
 
+import torch
 from torch import Tensor, nn
 
 from advconf.attacks._gradients import (
@@ -30,11 +31,19 @@ class UniformNoise:
         self.norm = check_norm(norm)
         self.seed = check_seed(seed)
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0)) -> Tensor:
+    def __call__(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        box: Box = (0.0, 1.0),
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         eps, box = check_eps(eps), check_box(box)
         with gradients_on():
             x = fresh(x)
-            generator = make_generator(self.seed)
+            generator = make_generator(self.seed) if generator is None else generator
             if self.norm == "linf":
                 noise = random_uniform_linf(x, eps, generator)
             else:

@@ -5,6 +5,7 @@ offset (brighter background), ``-c`` subtracts it. The paper plots both signs; `
 returns the two inputs for one magnitude.
 """
 
+import torch
 from torch import Tensor, nn
 
 from advconf.attacks._gradients import Box, check_box, check_eps, check_finite, clip_box, fresh, gradients_on
@@ -13,7 +14,9 @@ from advconf.attacks._gradients import Box, check_box, check_eps, check_finite, 
 class ConstantOffset:
     """``x + eps`` on every input value, clipped to the box; ``eps`` is signed (see module docs)."""
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0)) -> Tensor:
+    def __call__(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0), generator: torch.Generator | None = None
+    ) -> Tensor:
         offset, box = check_finite("offset", eps), check_box(box)
         with gradients_on():
             return clip_box(fresh(x) + offset, box)

@@ -44,6 +44,8 @@ class PGD(GradientAttack):
             pass, in the caller's mode (in train mode that also updates batch-norm statistics).
         targeted: ``y`` are target labels; the attack minimises their loss.
         seed: seed of the random starts (a local generator; ``None`` draws a fresh seed each call).
+            A ``generator`` passed to the call takes its place (adversarial training passes one
+            derived from the run's seed and step, so every batch gets a fresh, reproducible start).
     """
 
     def __init__(
@@ -77,13 +79,21 @@ class PGD(GradientAttack):
             return self.rel_step_size * eps
         return 2.5 * eps / self.steps
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0)) -> Tensor:
+    def __call__(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        box: Box = (0.0, 1.0),
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         eps, box = check_eps(eps), check_box(box)
         with gradients_on():
             x, y = fresh(x), fresh(y)
             if eps == 0:
                 return clip_box(x, box)
-            generator = make_generator(self.seed)
+            generator = make_generator(self.seed) if generator is None else generator
             best = self._run(model, x, y, eps, box, generator)
             if self.restarts == 1:
                 return best

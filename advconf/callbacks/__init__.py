@@ -7,6 +7,7 @@ from advconf.callbacks.adversarial_training import AdversarialTraining
 from advconf.callbacks.attack_evaluation import AttackEvaluation
 from advconf.callbacks.decision_boundary import DecisionBoundary
 from advconf.callbacks.expert_init import ExpertInitialisation
+from advconf.callbacks.finite_check import FiniteCheck
 from advconf.callbacks.non_examples import NonExampleEvaluation
 from advconf.callbacks.offset_evaluation import OffsetEvaluation
 from advconf.callbacks.pictures import ModelPictures
@@ -19,6 +20,7 @@ __all__ = [
     "AttackEvaluation",
     "DecisionBoundary",
     "ExpertInitialisation",
+    "FiniteCheck",
     "ModelPictures",
     "NonExampleEvaluation",
     "OffsetEvaluation",

@@ -13,8 +13,8 @@ from lightning.pytorch.callbacks import ModelPruning
 from torch import nn
 
 from advconf.errors import AdvconfError
+from advconf.models.layers import LAYER_TYPES
 
-LAYER_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
 
 
 class Pruning(ModelPruning):

@@ -7,8 +7,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import nn
 
 from advconf.errors import AdvconfError
+from advconf.models.layers import LAYER_TYPES
 
-LAYER_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
 
 
 def weighted_layers(model: nn.Module, coefficients: dict[str, float]) -> list[tuple[float, nn.Module]]:

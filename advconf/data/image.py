@@ -11,7 +11,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from advconf.errors import AdvconfError
-from advconf.reliability import ResumableLoader
+from advconf.data.resumable import ResumableLoader
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 

@@ -13,7 +13,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, TensorDataset
 
 from advconf.errors import AdvconfError
-from advconf.reliability import ResumableLoader
+from advconf.data.resumable import ResumableLoader
 
 Region = Literal["full", "half", "opposing_quadrants_removed"]
 

@@ -10,6 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# The layers with weights that quantisation, weight decay and pruning act on.
+LAYER_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
+
 
 class SamePad2d(nn.Module):
     """TensorFlow's SAME padding for a strided convolution: output size ceil(in / stride).

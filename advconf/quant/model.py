@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from advconf.errors import AdvconfError
+from advconf.models.layers import LAYER_TYPES
 from advconf.quant.functions import FULL_PRECISION
 from advconf.quant.layers import (
     QUANTIZABLE_ACTIVATIONS,
@@ -16,7 +17,6 @@ from advconf.quant.layers import (
     restore_module,
 )
 
-LAYER_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
 
 
 @dataclass

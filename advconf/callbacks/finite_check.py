@@ -1,0 +1,40 @@
+"""`FiniteCheck`: stop a run at the first non-finite loss or weight, before that step is checkpointed."""
+
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from advconf.errors import AdvconfError
+
+
+class FiniteCheck(Callback):
+    """Stop training with a clear error at the first non-finite loss or weight.
+
+    The loss is checked before its backward pass, so the bad step never reaches the weights; weights
+    are checked after each optimizer step. The error is raised before any ``ModelCheckpoint`` runs
+    for that step (Lightning calls checkpoint callbacks last), so the last good checkpoint is kept.
+
+    Args:
+        check_weights: also check every parameter after each training batch (one pass over the weights).
+    """
+
+    def __init__(self, check_weights: bool = True) -> None:
+        self.check_weights = check_weights
+
+    def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss).all():
+            raise AdvconfError(
+                f"non-finite loss ({loss.detach().float().cpu().tolist()}) at step {trainer.global_step} "
+                f"(epoch {trainer.current_epoch}); training stopped, checkpoints are from earlier steps"
+            )
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if not self.check_weights:
+            return
+        for name, param in pl_module.named_parameters():
+            if not torch.isfinite(param).all():
+                raise AdvconfError(
+                    f"non-finite weights in {name} after step {trainer.global_step} "
+                    f"(epoch {trainer.current_epoch}); training stopped, checkpoints are from earlier steps"
+                )
