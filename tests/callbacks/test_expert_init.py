@@ -62,11 +62,11 @@ def test_works_after_quantization_swapped_the_layer(tmp_path):
     assert bool(model.initialised) and model.linear.weight.abs().sum() > 0
 
 
-def test_a_quantised_expert_model_puts_its_boundary_half_way_between_the_class_means(tmp_path):
+def test_a_quantised_expert_model_with_midpoint_bias_puts_its_boundary_half_way_between_the_class_means(tmp_path):
     from advconf.callbacks.quantization import Quantization
 
     write_mnist(tmp_path, n_train=100, n_test=20)
-    model = LogisticRegression(expert_init=True)
+    model = LogisticRegression(expert_init=True, bias="midpoint")
     # Quantization listed after the initialisation: the bias must still come from the 1-bit weights.
     dm = fit_one_frozen_step(model, tmp_path, [ExpertInitialisation(), Quantization(weight_bits=1, keep_first_last=False)])
     x, y = dm.train_set.images.float() / 255, dm.train_set.labels
