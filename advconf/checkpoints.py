@@ -27,13 +27,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return checkpoint
 
 
-def check_checkpoint_file(path: str | os.PathLike) -> None:
-    load_checkpoint(path)
-
-
-def check_checkpoint_matches(path: str | os.PathLike, module: nn.Module) -> None:
-    """Refuse a checkpoint whose parameter names or shapes differ from ``module``'s."""
-    saved = load_checkpoint(path)["state_dict"]
+def check_checkpoint_matches(path: str | os.PathLike, module: nn.Module, checkpoint: dict[str, Any] | None = None) -> None:
+    """Refuse a checkpoint whose parameter names or shapes differ from ``module``'s (``checkpoint``:
+    the file's content when it was already loaded)."""
+    saved = (checkpoint or load_checkpoint(path))["state_dict"]
     current = module.state_dict()
     missing = sorted(set(current) - set(saved))
     unexpected = sorted(set(saved) - set(current))
