@@ -22,8 +22,17 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, type=Path, help="folder for report.md and its CSV/PNG files")
     p.add_argument("--attack", default="fgsm", help="evaluation shown in the Table 1 and Table 3 layouts (default: fgsm)")
-    p.add_argument("--eps", type=float, default=0.1, help="Table 1's budget (default: 0.1, as in the paper)")
-    p.add_argument("--nonexamples", default="fooling", help="non-example evaluation of the confidence table (default: fooling)")
+    p.add_argument(
+        "--eps", type=float, default=0.1, help="budget of the Table 1 layout and of the confidence section (default: 0.1, as in Table 1)"
+    )
+    p.add_argument(
+        "--nonexamples", default=None, help="non-example evaluation to read (default: non-examples, else fooling, whichever a run has)"
+    )
+    p.add_argument(
+        "--robust-attack",
+        default=None,
+        help="evaluation whose accuracy at --eps the confidence section correlates with (default: autoattack if the runs have it, else pgd)",
+    )
     p.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to render (default: all)")
     p.add_argument("--wandb", action="store_true", help="also log the tables and plots to an offline W&B run under --out")
     return p
@@ -36,7 +45,7 @@ def main(argv: list[str]) -> int:
         if args.out.exists() and not args.out.is_dir():
             raise AdvconfError(f"--out {args.out} exists and is not a directory")
         args.out.mkdir(parents=True, exist_ok=True)
-        tables = write_report(runs, args.out, args.attack, args.eps, args.nonexamples, args.sections)
+        tables = write_report(runs, args.out, args.attack, args.eps, args.nonexamples, args.sections, args.robust_attack)
         if args.wandb:
             from advconf.report.wandb_log import log_report
 

@@ -5,17 +5,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from advconf.report import figures, tables
+from advconf.report import confidence, figures, tables
 from advconf.report.collect import Run
 from advconf.results import save_figure, write_csv
 
-SECTIONS = ("table1", "table3", "curves", "nonexamples", "boundary", "pictures")
+SECTIONS = ("table1", "table3", "curves", "nonexamples", "confidence", "boundary", "pictures")
 
 
 def write_report(
-    runs: Sequence[Run], out: Path, attack: str, eps: float, nonexamples: str, sections: Sequence[str] = SECTIONS
+    runs: Sequence[Run],
+    out: Path,
+    attack: str,
+    eps: float,
+    nonexamples: str | None,
+    sections: Sequence[str] = SECTIONS,
+    robust_attack: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Render ``sections`` into ``out``; returns every table by file stem (for W&B)."""
+    """Render ``sections`` into ``out``; returns every table by file stem (for W&B).
+
+    ``robust_attack``: evaluation of the confidence section (default ``confidence.robust_attack``).
+    """
     written: dict[str, list[dict[str, Any]]] = {}
     parts = [f"# advconf report\n\n{_summary(runs)}\n"]
 
@@ -45,12 +54,15 @@ def write_report(
         rows = tables.nonexample_rows(runs, nonexamples)
         headers = {"run": "run", "mean": "mean conf. (%)", "hit_rate": "hit rate (%)", "auroc": "AUROC (%)"}
         headers |= {key: key for row in rows for key in row if key not in headers}
+        evaluation = " or ".join(f"`{name}`" for name in ([nonexamples] if nonexamples else tables.NONEXAMPLE_NAMES))
         note = (
-            f"Non-examples (`{nonexamples}`): noise ascended toward each class; max-softmax confidence (%) per "
+            f"Non-examples ({evaluation}): noise ascended toward each class; max-softmax confidence (%) per "
             "target class, the fraction predicted as their target (hit rate) and the AUROC of max-softmax "
             "for telling natural test inputs from them."
         )
         table("nonexamples", "Non-example confidence (Fig 2 / Fig 6 style)", rows, headers, note)
+    if "confidence" in sections:
+        parts.append(_confidence(runs, out, robust_attack or confidence.robust_attack(runs, eps), eps, nonexamples, written))
     if "boundary" in sections:
         headers = {
             "run": "run",
@@ -64,6 +76,41 @@ def write_report(
         parts.append(_pictures(runs, out))
     (out / "report.md").write_text("\n".join(parts))
     return written
+
+
+def _confidence(
+    runs: Sequence[Run], out: Path, attack: str, eps: float, nonexamples: str | None, written: dict[str, list[dict[str, Any]]]
+) -> str:
+    """The across-models section: points and correlations as CSV, one scatter PNG per statistic."""
+    parts = [
+        "## Confidence vs robustness across models (the paper's title claim)\n",
+        f"Robust accuracy under `{attack}` at eps = {eps:g} against each confidence statistic the runs have, "
+        f"one point per run, and Spearman's rank correlation ρ over the runs with a {confidence.LEVEL:.0%} "
+        f"percentile bootstrap interval (runs resampled {confidence.RESAMPLES} times, seed {confidence.SEED}; "
+        f"no number below {confidence.MIN_RUNS} runs). If confidence predicts vulnerability, the confidence "
+        "levels (non-example confidence, clean confidence, clean ECE) have ρ < 0: the more confident "
+        "model is the less robust. The vulnerability AUROCs say, per model, how well low clean confidence "
+        "(or logit margin) marks the test examples the attack breaks.\n",
+    ]
+    rows = confidence.points(runs, attack, eps, nonexamples)
+    if not rows:
+        return "\n".join(parts + [f"_No run has `{attack}` results at eps = {eps:g}: nothing to compare._\n"])
+    entries = confidence.correlations(rows)
+    for stem, table_rows in (("confidence_points", rows), ("confidence_correlation", entries)):
+        write_csv(out / f"{stem}.csv", table_rows)
+        written[stem] = table_rows
+    if len(rows) < confidence.MIN_RUNS:
+        parts.append(f"**Fewer than {confidence.MIN_RUNS} runs** have `{attack}` results at eps = {eps:g} "
+                     f"(n = {len(rows)}): no correlation is reported.\n")
+    lines = ["| statistic | runs | Spearman ρ [95% interval] |", "|---|---|---|"]
+    lines += [f"| {entry['label']} | {entry['runs']} | {confidence.describe(entry)} |" for entry in entries]
+    parts.append("\n".join(lines) + "\n")
+    parts.append("CSV: [confidence_correlation.csv](confidence_correlation.csv), [confidence_points.csv](confidence_points.csv)\n")
+    for entry in entries:
+        name = f"confidence_{entry['statistic']}.png"
+        save_figure(confidence.scatter(rows, entry), out / name)
+        parts.append(f"### {entry['label']}\n\n![{entry['label']}]({name})\n")
+    return "\n".join(parts)
 
 
 def _pictures(runs: Sequence[Run], out: Path) -> str:

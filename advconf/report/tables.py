@@ -125,12 +125,21 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def nonexample_rows(runs: Sequence[Run], name: str) -> list[dict[str, Any]]:
+NONEXAMPLE_NAMES = ("non-examples", "fooling")  # the non-example preset's name, new and old
+
+
+def nonexample_results(run: Run, name: str | None) -> dict[str, Any] | None:
+    """The run's non-example evaluation: ``name``, or by default the first of NONEXAMPLE_NAMES it has."""
+    names = (name,) if name else NONEXAMPLE_NAMES
+    return next((run.results[n] for n in names if n in run.results), None)
+
+
+def nonexample_rows(runs: Sequence[Run], name: str | None) -> list[dict[str, Any]]:
     """Per run: mean confidence, target hit rate, AUROC natural vs non-examples, then the mean
     confidence of the non-examples ascended toward each class (columns named by class)."""
     rows = []
     for run in runs:
-        payload = run.results.get(name)
+        payload = nonexample_results(run, name)
         if payload is None and not run.missing:
             continue
         row: dict[str, Any] = {"run": run.label, "mean": None, "hit_rate": None, "auroc": None}

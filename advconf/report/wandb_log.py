@@ -15,7 +15,7 @@ def log_report(out: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
             # One type per column for W&B: numbers stay numbers, anything mixed becomes text.
             data = [[row.get(c) for c in columns] for row in rows]
             run.log({f"report/{stem}": wandb.Table(columns=columns, data=_one_type_per_column(data))})
-        for image in sorted(out.glob("curves_*.png")):
+        for image in sorted([*out.glob("curves_*.png"), *out.glob("confidence_*.png")]):
             run.log({f"report/{image.stem}": wandb.Image(str(image))})
     finally:
         run.finish()

@@ -22,11 +22,15 @@ def attack_file(
     settings: dict[str, Any] | None = None,
     checkpoint: str | None = "ckpt/last.ckpt",
     top5: dict[float | str, float] | None = None,
+    clean_extra: dict[str, Any] | None = None,
+    row_extra: dict[float, dict[str, Any]] | None = None,
 ) -> Path:
-    """An AttackEvaluation results file; ``top5`` maps eps (or "clean") to top-5 accuracy."""
-    top5 = top5 or {}
+    """An AttackEvaluation results file; ``top5`` maps eps (or "clean") to top-5 accuracy; ``clean_extra``
+    and ``row_extra`` (eps -> keys) add or replace keys of the clean block and of the eps rows."""
+    top5, row_extra = top5 or {}, row_extra or {}
     rows = [
-        {"eps": eps, "accuracy": acc, "confidence": 0.9, "num_examples": 1000, **({"top5_accuracy": top5[eps]} if eps in top5 else {})}
+        {"eps": eps, "accuracy": acc, "confidence": 0.9, "num_examples": 1000, **({"top5_accuracy": top5[eps]} if eps in top5 else {}),
+         **row_extra.get(eps, {})}
         for eps, acc in sorted(accuracies.items())
     ]
     payload = {
@@ -34,7 +38,7 @@ def attack_file(
         "attack": {"class_path": "advconf.attacks.fgsm.FGSM", "params": {"norm": "linf"}},
         "eps": sorted(accuracies),
         "num_examples": 1000,
-        "clean": {"accuracy": clean, "confidence": 0.95, **({"top5_accuracy": top5["clean"]} if "clean" in top5 else {})},
+        "clean": {"accuracy": clean, "confidence": 0.95, **({"top5_accuracy": top5["clean"]} if "clean" in top5 else {}), **(clean_extra or {})},
         "results": rows,
         "checkpoint": checkpoint,
         "model_settings": settings or {},
@@ -66,7 +70,7 @@ def offset_file(run_dir: Path, added: list[float], subtracted: list[float], offs
     return path
 
 
-def fooling_file(run_dir: Path, confidences: dict[str, list[float]], auroc: float = 0.75) -> Path:
+def fooling_file(run_dir: Path, confidences: dict[str, list[float]], auroc: float = 0.75, name: str = "fooling") -> Path:
     """A NonExampleEvaluation results file: ``confidences`` maps class name -> one value per non-example."""
     examples = [
         {"target": t, "class_name": name, "target_probability": c, "confidence": c, "prediction": t, "hit": True}
@@ -75,7 +79,7 @@ def fooling_file(run_dir: Path, confidences: dict[str, list[float]], auroc: floa
     ]
     all_values = [c for values in confidences.values() for c in values]
     payload = {
-        "name": "fooling",
+        "name": name,
         "attack": {"class_path": "advconf.attacks.fooling.NonExampleAscent", "params": {"steps": 100}},
         "num_classes": len(confidences),
         "mean_confidence": sum(all_values) / len(all_values),
@@ -86,7 +90,7 @@ def fooling_file(run_dir: Path, confidences: dict[str, list[float]], auroc: floa
         "checkpoint": "ckpt/last.ckpt",
         "model_settings": {},
     }
-    path = run_dir / "results" / "fooling.json"
+    path = run_dir / "results" / f"{name}.json"
     write_json(path, payload)
     return path
 
