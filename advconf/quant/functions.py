@@ -36,13 +36,12 @@ def quantize_k(x: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 class _ScaledSign(Function):
-    """sign(W)·E with sign(0) = +1, as tensorpack's BWN branch; straight-through gradient."""
+    """sign(W)·E with sign(0) = 0, as TensorFlow's `tf.sign` in tensorpack's BWN branch; straight-through
+    gradient."""
 
     @staticmethod
     def forward(ctx, w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        # tensorpack's where(W == 0, 1, sign(W / E)) * E for E > 0, without the slow boolean passes:
-        # sign(sign(W) + 0.5) is sign(W) with 0 (and -0) mapped to +1.
-        return torch.sign(w).add_(0.5).sign_().mul_(scale)
+        return torch.sign(w).mul_(scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -78,7 +77,7 @@ class _TanhWeight(Function):
 
 
 def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
-    """DoReFa `fw`: 1 bit → sign(W)·mean|W| (no gradient through the mean); k > 1 bits →
+    """DoReFa `fw`: 1 bit → sign(W)·mean|W| with sign(0) = 0 (no gradient through the mean); k > 1 bits →
     2·quantize_k(tanh(W)/max|tanh(W)|·0.5 + 0.5) − 1, in [−1, 1].
 
     The k > 1 result is *not* rescaled by max|tanh(W)| (a known deviation of a popular PyTorch port).

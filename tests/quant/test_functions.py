@@ -37,13 +37,18 @@ def test_32_bits_returns_the_input_itself(fn):
     assert fn(x, 32) is x
 
 
-def test_1_bit_weights_are_sign_times_mean_abs_with_zero_mapped_to_plus():
+def test_1_bit_weights_are_sign_times_mean_abs_with_zero_kept_at_zero():
+    # TensorFlow's sign(0) = 0 (tensorpack's tf.sign(x / E) * E): E = mean|W| = 1.8 / 4 = 0.45.
     w = t(0.2, -0.6, 0.0, 1.0).requires_grad_()
     w_q = quantize_weight(w, 1)
-    torch.testing.assert_close(w_q, t(0.45, -0.45, 0.45, 0.45))
+    torch.testing.assert_close(w_q, t(0.45, -0.45, 0.0, 0.45))
     g = t(1.0, 2.0, 3.0, 4.0)
     w_q.backward(g)
     assert torch.equal(w.grad, g)  # straight through, nothing through E = mean|W|
+
+
+def test_1_bit_weights_map_negative_zero_to_zero():
+    assert torch.equal(quantize_weight(t(-0.0, 2.0), 1), t(0.0, 1.0))
 
 
 @pytest.mark.parametrize(
