@@ -30,7 +30,8 @@ def test_test_rebuilds_the_quantised_model_and_says_attacks_used_full_precision_
     result = read_json(ckpt.parents[1] / "results" / "fgsm.json")
     quantization = result["model_settings"]["quantization"]
     assert {k: quantization[k] for k in W1A2G6} == W1A2G6
-    assert quantization["layers"] == ["layers.3"] and quantization["activations"] == ["layers.5"]
+    assert quantization["layers"] == ["layers.3"] and quantization["activations"] == ["layers.2"]
+    assert quantization["clipped_activations"] == ["layers.5"]
     assert quantization["gradient_bits_during_attacks"] == 32
     assert result["gradient_quantization_during_attack"] is False
     assert result["results"][0]["accuracy"] == result["clean"]["accuracy"]  # eps 0 changes nothing

@@ -31,11 +31,12 @@ def example_input(trainer: Trainer, pl_module: LightningModule, model: nn.Module
 
 
 class Quantization(Callback):
-    """DoReFa-Net W/A/G quantisation (Zhou et al. 2016), as in tensorpack.
+    """DoReFa-Net W/A/G quantisation (Zhou et al. 2016), placed as in tensorpack's
+    `examples/DoReFa-Net` (see `advconf.quant.quantize_model` and docs/quantization.md).
 
     Layers are swapped in `setup()`, before the optimizer is built and before a checkpoint is
     restored; parameter names do not change. `pl_module.settings["quantization"]` records the bits and
-    the quantised module names, so a checkpoint only loads into an identically quantised model.
+    the swapped module names, so a checkpoint only loads into an identically quantised model.
     Attacks run inside `advconf.quant.attack_gradients`, i.e. with 32-bit gradients.
 
     When a `ModelPruning` callback is configured, a zero weight of a quantised layer stays zero, so
@@ -43,7 +44,9 @@ class Quantization(Callback):
 
     Args:
         weight_bits: 1..8, or 32 for full precision.
-        activation_bits: 1..8, or 32 (the layer keeps its ReLU).
+        activation_bits: 1..8: the ReLU / LeakyReLU on the way into each quantised layer becomes clip to
+            [0, 1] plus k bits, and the one on the way into a full-precision layer that follows a
+            quantised one becomes the clip alone. 32: the model keeps its own activations.
         gradient_bits: 1..8, or 32 (no gradient quantisation).
         keep_first_last: keep the first and last conv/linear layers *to run* at full precision.
         include: fnmatch patterns on module names of the model (e.g. ``layers.*``); None = all layers.
@@ -93,6 +96,7 @@ class Quantization(Callback):
             "keep_first_last": self.keep_first_last,
             "layers": quantized.layers,
             "activations": quantized.activations,
+            "clipped_activations": quantized.clipped_activations,
             "pruned_weights_stay_zero": zeros_are_pruned,
         }
         pl_module.settings["quantization"] = settings

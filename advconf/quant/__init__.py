@@ -8,10 +8,18 @@ from advconf.quant.functions import (
     quantize_k,
     quantize_weight,
 )
-from advconf.quant.layers import QuantizedActivation, QuantizedConv2d, QuantizedLayer, QuantizedLinear, attack_gradients
+from advconf.quant.layers import (
+    ClippedActivation,
+    QuantizedActivation,
+    QuantizedConv2d,
+    QuantizedLayer,
+    QuantizedLinear,
+    attack_gradients,
+)
 from advconf.quant.model import QuantizedModules, execution_order, quantize_model
 
 __all__ = [
+    "ClippedActivation",
     "FULL_PRECISION",
     "QuantizedActivation",
     "QuantizedConv2d",

@@ -26,8 +26,8 @@ class QuantizedLayer:
     def quantized_weight(self) -> torch.Tensor:
         w = self.weight
         w_q = quantize_weight(w, self.weight_bits)
-        if self.zeros_are_pruned and self.weight_bits != FULL_PRECISION:
-            # DoReFa maps 0 to +E (1 bit) or to a non-zero level (k bits), which would undo pruning.
+        if self.zeros_are_pruned and self.weight_bits not in (1, FULL_PRECISION):
+            # k > 1 bits map 0 to tanh's middle level (±1/n, not 0), which would undo pruning; 1 bit keeps 0.
             w_q = w_q * (w != 0)
         return w_q
 
@@ -48,8 +48,17 @@ class QuantizedLinear(QuantizedLayer, nn.Linear):
         return self.quantize_output(F.linear(x, self.quantized_weight(), self.bias))
 
 
-class QuantizedActivation(nn.Module):
-    """Takes the place of the ReLU / LeakyReLU after a quantised layer: clip to [0, 1], then k bits."""
+class ClippedActivation(nn.Module):
+    """DoReFa's `nonlin`, clip to [0, 1]: takes the place of the ReLU / LeakyReLU on the way into a
+    full-precision layer that follows a quantised one (tensorpack's last activation before `fct`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x, 0.0, 1.0)
+
+
+class QuantizedActivation(ClippedActivation):
+    """DoReFa's `activate = fa(nonlin(x))`, clip to [0, 1] then k bits: takes the place of the ReLU /
+    LeakyReLU on the way into a quantised layer, so the layer multiplies k-bit inputs by k-bit weights."""
 
     activation_bits: int = FULL_PRECISION
 
@@ -73,19 +82,23 @@ def quantize_layer(module: nn.Module, weight_bits: int, gradient_bits: int, zero
     module.zeros_are_pruned = zeros_are_pruned
 
 
-def quantize_activation_module(module: nn.Module, activation_bits: int) -> None:
+def swap_activation(module: nn.Module, activation_bits: int) -> None:
+    """Replace a ReLU / LeakyReLU by DoReFa's clip, quantised to `activation_bits` (32: clip only)."""
     module._original_class = type(module)
-    module.__class__ = QuantizedActivation
-    module.activation_bits = activation_bits
+    if activation_bits == FULL_PRECISION:
+        module.__class__ = ClippedActivation
+    else:
+        module.__class__ = QuantizedActivation
+        module.activation_bits = activation_bits
 
 
 def restore_module(module: nn.Module) -> None:
-    """Undo `quantize_layer` / `quantize_activation_module` (no-op on other modules)."""
+    """Undo `quantize_layer` / `swap_activation` (no-op on other modules)."""
     if isinstance(module, QuantizedLayer):
         module.__class__ = _ORIGINAL_LAYER[type(module)]
         for name in ("weight_bits", "gradient_bits", "zeros_are_pruned", "quantize_gradients"):
             module.__dict__.pop(name, None)
-    elif isinstance(module, QuantizedActivation):
+    elif isinstance(module, ClippedActivation) and "_original_class" in module.__dict__:
         module.__class__ = module.__dict__.pop("_original_class")
         module.__dict__.pop("activation_bits", None)
 

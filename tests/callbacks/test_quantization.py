@@ -9,7 +9,7 @@ from advconf.callbacks.quantization import Quantization
 from advconf.errors import AdvconfError
 from advconf.models import MLP
 from advconf.module import Classifier
-from advconf.quant import QuantizedActivation, QuantizedLayer
+from advconf.quant import ClippedActivation, QuantizedActivation, QuantizedLayer
 
 W1A2G6 = dict(weight_bits=1, activation_bits=2, gradient_bits=6)
 
@@ -51,14 +51,16 @@ def test_fit_quantises_middle_layer_and_records_settings(tmp_path):
     trainer(tmp_path, Quantization(**W1A2G6)).fit(module, loader())
     layers = module.model.layers
     assert isinstance(layers[3], QuantizedLayer) and not isinstance(layers[0], QuantizedLayer)
-    assert isinstance(layers[5], QuantizedActivation) and not isinstance(layers[2], QuantizedActivation)
+    # DoReFa placement: the ReLU into the quantised layer is quantised, the one into the readout clipped.
+    assert isinstance(layers[2], QuantizedActivation) and type(layers[5]) is ClippedActivation
     assert not torch.equal(layers[3].weight, before)  # the optimizer sees the swapped layer's parameters
     assert module.settings["quantization"] == {
         **W1A2G6,
         "gradient_bits_during_attacks": 32,
         "keep_first_last": True,
         "layers": ["layers.3"],
-        "activations": ["layers.5"],
+        "activations": ["layers.2"],
+        "clipped_activations": ["layers.5"],
         "pruned_weights_stay_zero": False,
     }
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from advconf.errors import AdvconfError
-from advconf.models import MadryMNIST, ResNet18, VanillaCNN, WideResNet, check_input_shape
+from advconf.models import DoReFaResNet18, MadryMNIST, ResNet18, VanillaCNN, WideResNet, check_input_shape
 from advconf.models.layers import PerImageStandardization
 
 SMALL_MODELS = {
@@ -14,6 +14,7 @@ SMALL_MODELS = {
     "madry_mnist": MadryMNIST,
     "wrn_tiny": lambda: WideResNet(depth=8, widen_factor=1),
     "resnet18_cifar": lambda: ResNet18(num_classes=10, cifar_stem=True),
+    "dorefa_resnet18_64px": lambda: DoReFaResNet18(num_classes=10, input_shape=[3, 64, 64]),
 }
 
 
@@ -38,8 +39,11 @@ def test_first_and_last_registered_layers_are_the_first_and_last_applied(name):
 
 
 # Nonlinearities per forward pass: VanillaCNN 3; MadryMNIST 3; WRN depth 8: 3 units x 2 + final;
-# ResNet-18: stem + 8 blocks x 2 (torchvision reuses one ReLU module per block).
-ACTIVATION_CALLS = {"vanilla_mnist": 3, "vanilla_cifar_bn": 3, "madry_mnist": 3, "wrn_tiny": 7, "resnet18_cifar": 17}
+# ResNet-18: stem + 8 blocks x 2 (torchvision reuses one ReLU module per block); DoReFa ResNet-18:
+# 8 blocks x 2 + final (no activation after its stem).
+ACTIVATION_CALLS = {
+    "vanilla_mnist": 3, "vanilla_cifar_bn": 3, "madry_mnist": 3, "wrn_tiny": 7, "resnet18_cifar": 17, "dorefa_resnet18_64px": 17,
+}
 
 
 @pytest.mark.parametrize("name", SMALL_MODELS)
@@ -105,6 +109,27 @@ def test_resnet18_stems():
     assert imagenet.net.conv1.kernel_size == (7, 7) and cifar.net.conv1.kernel_size == (3, 3)
     assert isinstance(cifar.net.maxpool, nn.Identity)
     assert sum(p.numel() for p in imagenet.parameters()) == 11_689_512  # torchvision's resnet18
+
+
+def test_dorefa_resnet18_has_tensorpacks_layout_at_224_pixels():
+    model = DoReFaResNet18()
+    sizes = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, name=name: sizes.update({name: tuple(o.shape[1:])}))
+             for name, m in model.named_children()]
+    model.eval()(torch.rand(1, 3, 224, 224))
+    for h in hooks:
+        h.remove()
+    assert sizes["conv1"] == (64, 112, 112) and sizes["pool1"] == (64, 56, 56) and sizes["blocks"] == (512, 7, 7)
+    assert model.conv1.bias is not None and all(c.bias is None for n, c in model.named_modules() if n.startswith("blocks.") and isinstance(c, nn.Conv2d))
+    # a 1x1 projection shortcut in the first block of every group (the first group's too, as tensorpack's model)
+    assert [i for i, block in enumerate(model.blocks) if block.shortcut is not None] == [0, 2, 4, 6]
+    assert all(m.eps == 1e-4 and m.momentum == 0.1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+def test_dorefa_resnet18_rejects_images_too_small():
+    DoReFaResNet18(input_shape=[3, 30, 30]).eval()(torch.rand(1, 3, 30, 30))
+    with pytest.raises(AdvconfError, match="at least 30x30"):
+        DoReFaResNet18(input_shape=[3, 29, 29])
 
 
 class _Data:

@@ -1,4 +1,5 @@
-"""Swapping quantised layers into models: selection, state_dict names, 32-bit identity, attacks, pruning."""
+"""Swapping quantised layers into models: selection, activation placement, state_dict names, 32-bit
+identity, attacks, pruning."""
 
 import copy
 
@@ -9,13 +10,14 @@ from torch.nn.utils import prune
 from torchvision.models import resnet18
 
 from advconf.errors import AdvconfError
+from advconf.models import DoReFaResNet18
 from advconf.quant import (
+    ClippedActivation,
     QuantizedActivation,
     QuantizedLayer,
     attack_gradients,
     execution_order,
     quantize_model,
-    quantize_weight,
 )
 
 
@@ -42,18 +44,21 @@ class HeadFirst(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.head = nn.Linear(8, 2)
-        self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU())
+        self.body = nn.Sequential(nn.ReLU(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU())
         self.stem = nn.Linear(3, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(self.stem(x)))
 
 
+# (model, input shape, first layer, last layer, activation bits it takes: torchvision's ResNet-18
+# shares one ReLU module per block, so it only takes quantised weights and gradients).
 CASES = {
-    "mlp": (mlp, (2,), "0", "6"),
-    "cnn": (cnn, (1, 10, 10), "0", "8"),
-    "head_first": (HeadFirst, (3,), "stem", "head"),
-    "resnet18": (lambda: resnet18(num_classes=10), (3, 32, 32), "conv1", "fc"),
+    "mlp": (mlp, (2,), "0", "6", 2),
+    "cnn": (cnn, (1, 10, 10), "0", "8", 2),
+    "head_first": (HeadFirst, (3,), "stem", "head", 2),
+    "resnet18": (lambda: resnet18(num_classes=10), (3, 32, 32), "conv1", "fc", 32),
+    "dorefa_resnet18": (lambda: DoReFaResNet18(num_classes=10, input_shape=[3, 32, 32]), (3, 32, 32), "conv1", "fc", 2),
 }
 
 
@@ -67,9 +72,9 @@ def layer_names(model: nn.Module) -> list[str]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_first_and_last_layers_to_run_stay_full_precision(case):
-    make, shape, first, last = CASES[case]
+    make, shape, first, last, activation_bits = CASES[case]
     model = make()
-    quantized = quantize_model(model, example(shape), weight_bits=1, activation_bits=2, gradient_bits=6)
+    quantized = quantize_model(model, example(shape), weight_bits=1, activation_bits=activation_bits, gradient_bits=6)
     modules = dict(model.named_modules())
     assert not isinstance(modules[first], QuantizedLayer)
     assert not isinstance(modules[last], QuantizedLayer)
@@ -86,15 +91,15 @@ def test_resnet_downsample_conv_is_quantised_although_registered_last():
 
 def test_execution_order_follows_forward_not_registration():
     order = execution_order(HeadFirst(), example((3,)))
-    assert order == ["stem", "body.0", "body.1", "body.2", "body.3", "head"]
+    assert order == ["stem", "body.0", "body.1", "body.2", "body.3", "body.4", "head"]
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_state_dict_keys_do_not_change(case):
-    make, shape, *_ = CASES[case]
+    make, shape, *_, activation_bits = CASES[case]
     model = make()
     before = list(model.state_dict())
-    quantize_model(model, example(shape), weight_bits=2, activation_bits=2, gradient_bits=4)
+    quantize_model(model, example(shape), weight_bits=2, activation_bits=activation_bits, gradient_bits=4)
     assert list(model.state_dict()) == before
     model.load_state_dict(make().state_dict())  # an unquantised checkpoint loads as is
 
@@ -120,28 +125,42 @@ def test_32_bits_gives_bit_identical_outputs_and_gradients(case):
     assert all(torch.equal(a, b) for a, b in zip(gp_a, gp_b))
 
 
-def test_quantised_linear_uses_the_quantised_weight():
-    model = mlp()
+def test_quantised_linear_computes_with_sign_times_mean_abs_weights():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[1.0, -2.0], [0.0, 3.0]]))  # mean|W| = 1.5
+        model[1].bias.copy_(torch.tensor([0.5, -0.5]))
     quantize_model(model, example((2,)), weight_bits=1)
-    layer = model[3]
-    x = torch.randn(5, 16)
-    expected = torch.nn.functional.linear(x, quantize_weight(layer.weight, 1), layer.bias)
-    assert torch.equal(layer(x), expected)
+    # [[1.5, -1.5], [0, 1.5]] @ [1, 2] + [0.5, -0.5]
+    assert torch.equal(model[1](torch.tensor([[1.0, 2.0]])), torch.tensor([[-1.0, 2.5]]))
 
 
-def test_only_activations_after_a_quantised_layer_are_replaced():
-    model = cnn()
+def test_activations_into_quantised_layers_are_quantised_and_into_the_readout_clipped():
+    """tensorpack's `activate = fa(nonlin(x))` before each quantised layer, `nonlin` alone before the
+    full-precision readout; the ReLU after the full-precision first conv feeds a quantised one."""
+    model = cnn()  # 0 conv (FP), 1 ReLU, 2 conv, 3 BN, 4 LeakyReLU, 5 conv, 6 ReLU, 7 flatten, 8 linear (FP)
     quantized = quantize_model(model, example((1, 10, 10)), weight_bits=1, activation_bits=2)
-    assert quantized.activations == ["4", "6"]  # "1" follows the full-precision first conv
-    assert type(model[1]) is nn.ReLU
-    assert isinstance(model[4], QuantizedActivation) and isinstance(model[6], QuantizedActivation)
-    torch.testing.assert_close(model[4](torch.tensor([-1.0, 0.4, 2.0])), torch.tensor([0.0, 1 / 3, 1.0]))
+    assert quantized.layers == ["2", "5"]
+    assert quantized.activations == ["1", "4"] and quantized.clipped_activations == ["6"]
+    assert isinstance(model[1], QuantizedActivation) and isinstance(model[4], QuantizedActivation)
+    assert type(model[6]) is ClippedActivation
+    x = torch.tensor([-1.0, 0.1, 0.4, 0.9, 2.0])
+    assert torch.equal(model[4](x), torch.tensor([0.0, 0.0, 1 / 3, 1.0, 1.0]))
+    assert torch.equal(model[6](x), torch.tensor([0.0, 0.1, 0.4, 0.9, 1.0]))
 
 
 def test_activations_stay_when_activation_bits_are_32():
     model = cnn()
     quantized = quantize_model(model, example((1, 10, 10)), weight_bits=1)
-    assert quantized.activations == [] and type(model[4]) is nn.LeakyReLU
+    assert quantized.activations == quantized.clipped_activations == []
+    assert type(model[1]) is nn.ReLU and type(model[4]) is nn.LeakyReLU and type(model[6]) is nn.ReLU
+
+
+def test_activation_between_two_full_precision_layers_stays():
+    model = mlp()  # 0, 3 and 6 linear
+    quantized = quantize_model(model, example((2,)), weight_bits=1, activation_bits=2, include=["6"], keep_first_last=False)
+    assert quantized.layers == ["6"] and quantized.activations == ["5"] and quantized.clipped_activations == []
+    assert type(model[2]) is nn.ReLU
 
 
 def test_quantising_again_replans_from_the_original_modules():
@@ -149,7 +168,7 @@ def test_quantising_again_replans_from_the_original_modules():
     quantize_model(model, example((1, 10, 10)), weight_bits=1, activation_bits=2)
     quantized = quantize_model(model, example((1, 10, 10)), weight_bits=4, keep_first_last=False)
     assert quantized.layers == ["0", "2", "5", "8"] and quantized.activations == []
-    assert model[2].weight_bits == 4 and type(model[4]) is nn.LeakyReLU
+    assert model[2].weight_bits == 4 and type(model[4]) is nn.LeakyReLU and type(model[6]) is nn.ReLU
 
 
 def test_include_and_exclude_patterns_select_layers():
@@ -180,6 +199,26 @@ def test_functional_activations_cannot_take_activation_bits():
 
     with pytest.raises(AdvconfError, match="no nn.ReLU"):
         quantize_model(FunctionalReLU(), example((2,)), weight_bits=1, activation_bits=2)
+
+
+def test_a_quantised_layer_whose_input_is_not_k_bit_is_refused_and_the_model_left_unquantised():
+    """Average pooling after the activation turns k-bit values into others: the conv after it would
+    not read k-bit inputs, so the plan is refused rather than silently different from DoReFa."""
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 2)
+    )
+    with pytest.raises(AdvconfError, match="quantised layer '3' does not read 2-bit activations"):
+        quantize_model(model, example((1, 8, 8)), weight_bits=1, activation_bits=2)
+    assert not any(isinstance(m, (QuantizedLayer, ClippedActivation)) for m in model.modules())
+    assert quantize_model(model, example((1, 8, 8)), weight_bits=1).layers == ["3"]  # weights alone are fine
+
+
+def test_an_activation_module_used_twice_is_refused_naming_it():
+    """torchvision's BasicBlock calls one ReLU after bn1 and after the residual addition: swapping it
+    would quantise the residual stream too."""
+    with pytest.raises(AdvconfError, match=r"cannot quantise activation module 'layer1\.0\.relu': it runs 2 times"):
+        quantize_model(resnet18(num_classes=10), example((3, 32, 32), 2), weight_bits=1, activation_bits=2)
+    assert quantize_model(resnet18(num_classes=10), example((3, 32, 32), 2), weight_bits=1).layers  # weights only: fine
 
 
 def _input_gradient(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
