@@ -2,9 +2,10 @@
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import nn
@@ -13,11 +14,17 @@ from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, predictions
 from advconf.quant import attack_gradients
 
+BatchNormMode = Literal["train", "eval"]
+
 
 @contextmanager
-def batch_norm_in_eval(model: nn.Module) -> Iterator[None]:
-    """Batch norm layers use (and do not update) their running statistics inside the block."""
-    switched = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+def batch_norm_for_attack(model: nn.Module, mode: BatchNormMode) -> Iterator[None]:
+    """Inside the block batch norm normalises with the batch's statistics (`train`, as the training
+    step does) or with its running statistics (`eval`); either way the running statistics (and the
+    batch counter) are exactly what they were before the block when it ends."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(buffer, buffer.clone()) for m in layers for buffer in m.buffers(recurse=False)]
+    switched = [m for m in layers if m.training] if mode == "eval" else []
     for m in switched:
         m.eval()
     try:
@@ -25,6 +32,20 @@ def batch_norm_in_eval(model: nn.Module) -> Iterator[None]:
     finally:
         for m in switched:
             m.train()
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+
+
+def batch_generator(trainer: Trainer) -> torch.Generator:
+    """The random source of one training batch's attack: a CPU generator seeded from the run's seed
+    (`torch.initial_seed()`, which `seed_everything` sets), the index of the batch over the whole fit
+    and the global rank. Fresh on every batch and rank (also within a gradient-accumulation window),
+    the same in every run with that seed, and continued where it left off when `--ckpt_path` resumes
+    a run (Lightning restores the batch count; the global step alone repeats under accumulation)."""
+    entropy = [torch.initial_seed(), trainer.fit_loop.epoch_loop.total_batch_idx, trainer.global_rank]
+    seed = int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
+    return torch.Generator().manual_seed(seed)
 
 
 class AdversarialTraining(Callback):
@@ -33,19 +54,24 @@ class AdversarialTraining(Callback):
 
     With PGD this is Madry et al.'s training; with FGSM it is Kurakin et al.'s (paper Table 1, 4(f)
     and 4(l)). Attacks are generated on the architecture itself (`pl_module.model`, not a DDP wrapper,
-    so no gradient synchronisation happens), with 32-bit gradients when the model is quantised, and by
-    default with batch norm in eval mode so attack forwards do not move its running statistics.
+    so no gradient synchronisation happens), with 32-bit gradients when the model is quantised. Their
+    random draws (PGD's random start) come from `batch_generator`: a new start on every batch,
+    reproducible from the run's seed; the attack's own `seed` only serves evaluation.
 
-    Logs `train/adv_loss` and `train/adv_acc` (from the training forward itself), `train/clean_acc`
+    Logs `train/adv_loss` and `train/adv_acc` (from the training step's logits), `train/clean_acc`
     (from the clean part of the batch, or one extra no-grad forward when the whole batch is attacked)
     and `train/adv_step_time` (seconds spent generating the attack per batch).
 
     Args:
         attack: the attack object (`class_path` of e.g. `advconf.attacks.PGD`, `advconf.attacks.FGSM`).
-            For PGD set `seed: null`, or every batch gets the same random start.
         eps: budget in input units (pixel units for images).
         fraction: share of each batch replaced by adversarial examples (Madry: 1.0; Kurakin: 0.5).
-        bn_eval_during_attack: batch norm in eval mode while generating attacks.
+        batch_norm: how batch norm normalises while the attack is generated. `train` (default): with
+            the statistics of the batch being attacked, i.e. the function the training step
+            minimises, as in Madry et al.'s reference code (`cifar10_challenge`, whose model is built
+            in train mode for the attack too). `eval`: with the running statistics. In both modes
+            the running statistics are left exactly as they were (Madry's code lets every attack
+            step update them; here only the training step does).
     """
 
     def __init__(
@@ -53,31 +79,35 @@ class AdversarialTraining(Callback):
         attack: Callable,
         eps: float = 0.3,
         fraction: float = 1.0,
-        bn_eval_during_attack: bool = True,
+        batch_norm: BatchNormMode = "train",
     ) -> None:
         if not 0 < fraction <= 1:
             raise AdvconfError(f"AdversarialTraining fraction must be in (0, 1], got {fraction}")
         if eps < 0:
             raise AdvconfError(f"AdversarialTraining eps must be non-negative, got {eps}")
+        if batch_norm not in ("train", "eval"):
+            raise AdvconfError(f"AdversarialTraining batch_norm must be 'train' or 'eval', got {batch_norm!r}")
         self.attack = attack
         self.eps = eps
         self.fraction = fraction
-        self.bn_eval_during_attack = bn_eval_during_attack
-        self._pending: dict[str, Any] = {}
-        self._hook: Any = None
+        self.batch_norm = batch_norm
+        self._clean_logits: torch.Tensor | None = None
+
+    def attacked_count(self, batch_size: int) -> int:
+        return max(1, round(self.fraction * batch_size))
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         x, y = batch[0], batch[1]
-        n = max(1, round(self.fraction * len(x)))
+        n = self.attacked_count(len(x))
         model = getattr(pl_module, "model", pl_module)
         box = getattr(trainer.datamodule, "input_box", (0.0, 1.0)) if trainer.datamodule is not None else (0.0, 1.0)
         start = time.perf_counter()
-        with batch_norm_in_eval(model) if self.bn_eval_during_attack else nullcontext(), attack_gradients(model):
-            clean_logits = None
+        with batch_norm_for_attack(model, self.batch_norm), attack_gradients(model):
+            self._clean_logits = None
             if n == len(x):  # no clean examples left in the batch to measure clean accuracy on
                 with torch.no_grad():
-                    clean_logits = model(x)
-            x_adv = self.attack(model, x[:n], y[:n], self.eps, box)
+                    self._clean_logits = model(x)
+            x_adv = self.attack(model, x[:n], y[:n], self.eps, box, generator=batch_generator(trainer))
         if x.is_cuda:
             torch.cuda.synchronize(x.device)  # the time of the attack, not of queuing it
         elapsed = time.perf_counter() - start
@@ -85,25 +115,20 @@ class AdversarialTraining(Callback):
         with torch.no_grad():
             x[:n] = x_adv.detach()
         pl_module.log("train/adv_step_time", elapsed, on_step=True, on_epoch=True, batch_size=len(x))
-        self._pending = {"n": n, "y": y, "clean_logits": clean_logits, "logits": None}
-        self._hook = model.register_forward_hook(self._capture)
-
-    def _capture(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        if self._pending.get("logits") is None:  # the training step's forward, not later ones
-            self._pending["logits"] = output.detach()
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self._hook is None:
+        if outputs is None:  # the training step skipped this batch
             return
-        self._hook.remove()
-        self._hook = None
-        n, y, logits = self._pending["n"], self._pending["y"], self._pending["logits"]
+        logits = outputs.get("logits") if isinstance(outputs, dict) else None
         if logits is None:
-            return
-        clean_logits = self._pending["clean_logits"]
-        clean_logits, clean_y = (clean_logits, y) if clean_logits is not None else (logits[n:], y[n:])
+            raise AdvconfError(
+                "AdversarialTraining needs the training step to return {'loss': ..., 'logits': ...} (advconf's Classifier does)"
+            )
+        y = batch[1]
+        n = self.attacked_count(len(y))
+        clean_logits, clean_y = (self._clean_logits, y) if self._clean_logits is not None else (logits[n:], y[n:])
+        self._clean_logits = None
         log = dict(on_step=True, on_epoch=True, sync_dist=True)  # epoch means over all ranks
         pl_module.log("train/adv_loss", classification_loss(logits[:n], y[:n]), batch_size=n, **log)
         pl_module.log("train/adv_acc", (predictions(logits[:n]) == y[:n]).float().mean(), batch_size=n, **log)
         pl_module.log("train/clean_acc", (predictions(clean_logits) == clean_y).float().mean(), batch_size=len(clean_y), **log)
-        self._pending = {}

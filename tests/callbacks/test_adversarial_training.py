@@ -1,11 +1,13 @@
 import lightning.pytorch as pl
 import pytest
 import torch
+import torch.nn.functional as F
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from advconf.attacks import FGSM, PGD
+from advconf.attacks import FGSM
 from advconf.callbacks.adversarial_training import AdversarialTraining
 from advconf.errors import AdvconfError
 from advconf.module import Classifier
@@ -38,9 +40,12 @@ class Spy:
     def __init__(self) -> None:
         self.calls = []
 
-    def __call__(self, model, x, y, eps, box=(0.0, 1.0)):
+    def __call__(self, model, x, y, eps, box=(0.0, 1.0), generator=None):
         bn = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
-        self.calls.append({"model": model, "n": len(x), "bn_training": [m.training for m in bn], "box": box, "eps": eps})
+        self.calls.append({
+            "model": model, "n": len(x), "bn_training": [m.training for m in bn], "box": box, "eps": eps,
+            "draw": torch.rand(3, generator=generator),
+        })
         return torch.full_like(x, box[1])
 
 
@@ -70,32 +75,99 @@ def test_fraction_of_each_batch_is_replaced_by_the_attack_output():
         assert x[:4].eq(1.0).all() and not x[4:].eq(1.0).any()
 
 
-def test_attack_runs_on_the_architecture_with_batch_norm_in_eval_then_restored():
+def test_attack_runs_on_the_architecture_with_batch_norm_in_train_mode_by_default():
     spy = Spy()
     _, module = fit([AdversarialTraining(spy, eps=0.1)])
     assert all(c["model"] is module.model for c in spy.calls)
-    assert all(c["bn_training"] == [False] for c in spy.calls)
-    assert module.model[2].training  # restored after generation
+    assert all(c["bn_training"] == [True] for c in spy.calls)
     assert spy.calls[0]["box"] == (0.0, 1.0) and spy.calls[0]["eps"] == 0.1
 
 
-def test_batch_norm_can_stay_in_training_mode_during_the_attack():
+def test_batch_norm_can_use_running_statistics_during_the_attack_then_returns_to_training():
     spy = Spy()
-    fit([AdversarialTraining(spy, eps=0.1, bn_eval_during_attack=False)])
-    assert all(c["bn_training"] == [True] for c in spy.calls)
+    _, module = fit([AdversarialTraining(spy, eps=0.1, batch_norm="eval")])
+    assert all(c["bn_training"] == [False] for c in spy.calls)
+    assert module.model[2].training  # restored after generation
 
 
-@pytest.mark.parametrize("bn_eval", [True, False])
-def test_batch_norm_running_statistics_ignore_attack_forwards_unless_asked(bn_eval):
-    """A 5-step PGD with a negligible budget: BN statistics move as in one clean step only in eval mode."""
-    torch.manual_seed(0)
-    reference, attacked = small_model(), small_model()
-    attacked.load_state_dict(reference.state_dict())
-    fit([], model=reference, steps=1)
-    attack = AdversarialTraining(PGD(steps=5, step_size=1e-9, seed=None), eps=1e-9, bn_eval_during_attack=bn_eval)
-    fit([attack], model=attacked, steps=1)
-    same = torch.allclose(attacked[2].running_mean, reference[2].running_mean, atol=1e-6)
-    assert same == bn_eval
+class RunningStatistics(pl.Callback):
+    """Records the batch norm's running statistics when its `on_train_batch_start` runs."""
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        bn = pl_module.model[2]
+        self.seen.append((bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone()))
+
+
+class ForwardingAttack:
+    """Runs the model on its input (so train-mode batch norm would move its statistics) and returns it."""
+
+    def __init__(self) -> None:
+        self.moved = []
+
+    def __call__(self, model, x, y, eps, box=(0.0, 1.0), generator=None):
+        bn = model[2]
+        before = bn.running_mean.clone()
+        with torch.no_grad():
+            model(x + 0.1)
+        self.moved.append(not torch.equal(bn.running_mean, before))
+        return x
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_attack_generation_leaves_batch_norm_running_statistics_exactly_as_they_were(mode):
+    before, after, attack = RunningStatistics(), RunningStatistics(), ForwardingAttack()
+    fit([before, AdversarialTraining(attack, eps=0.1, batch_norm=mode), after], steps=3)
+    assert attack.moved == [mode == "train"] * 3  # inside the attack, train mode does move them ...
+    for b, a in zip(before.seen, after.seen):  # ... and they are put back exactly
+        assert all(torch.equal(x, y) for x, y in zip(b, a))
+
+
+def test_bad_batch_norm_mode_is_refused():
+    with pytest.raises(AdvconfError, match="batch_norm must be 'train' or 'eval'"):
+        AdversarialTraining(FGSM(), batch_norm="frozen")
+
+
+def draws(seed: int, tmp_path=None, resume: bool = False, **schedule) -> list[torch.Tensor]:
+    """The attack's random draws on each batch of a seeded run (optionally resumed from `last.ckpt`)."""
+    pl.seed_everything(seed)
+    spy = Spy()
+    callbacks = [AdversarialTraining(spy, eps=0.1)]
+    module = Classifier(small_model(), num_classes=2)
+    checkpointing = tmp_path is not None
+    if checkpointing:
+        callbacks.append(ModelCheckpoint(dirpath=tmp_path, save_last=True))
+    trainer = pl.Trainer(
+        logger=False, enable_checkpointing=checkpointing, enable_progress_bar=False, enable_model_summary=False,
+        callbacks=callbacks, num_sanity_val_steps=0, default_root_dir=tmp_path, **schedule,
+    )
+    trainer.fit(module, datamodule=Blobs(), ckpt_path="last" if resume else None)
+    return [c["draw"] for c in spy.calls]
+
+
+def test_training_attack_randomness_is_fresh_per_batch_and_reproducible_from_the_seed():
+    first, again, other = draws(0, max_steps=6), draws(0, max_steps=6), draws(1, max_steps=6)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert len({tuple(d.tolist()) for d in first}) == 6  # a new draw on every batch, across epochs too
+    assert not any(torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_training_attack_randomness_is_fresh_within_a_gradient_accumulation_window():
+    assert len({tuple(d.tolist()) for d in draws(0, max_steps=2, accumulate_grad_batches=2)}) == 4
+
+
+@pytest.mark.parametrize(
+    "first, total",
+    [({"max_epochs": 1}, {"max_epochs": 2}), ({"max_steps": 3}, {"max_steps": 8}), ({"max_steps": 4}, {"max_steps": 8})],
+    ids=["epoch_end", "mid_epoch", "max_steps_at_epoch_end"],
+)
+def test_training_attack_randomness_continues_after_resuming_from_the_last_checkpoint(tmp_path, first, total):
+    uninterrupted = draws(0, **total)  # two epochs of four batches
+    resumed = draws(0, tmp_path, **first) + draws(0, tmp_path, resume=True, **total)
+    assert len(resumed) == len(uninterrupted) == 8
+    assert all(torch.equal(a, b) for a, b in zip(uninterrupted, resumed))
 
 
 def test_logs_adversarial_and_clean_metrics_and_attack_time():
@@ -104,6 +176,34 @@ def test_logs_adversarial_and_clean_metrics_and_attack_time():
     for key in ("train/adv_loss_epoch", "train/adv_acc_epoch", "train/clean_acc_epoch", "train/adv_step_time_epoch"):
         assert key in logged
     assert 0 <= logged["train/adv_acc_epoch"] <= 1 and logged["train/adv_step_time_epoch"] > 0
+
+
+class ExtraForward(pl.Callback):
+    """Another forward of the model inside the training step (as an EMA or a monitoring callback does),
+    on inputs the model gets all wrong; it must not be mistaken for the training step's logits."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        with torch.no_grad():
+            pl_module.model(1 - batch[0])
+
+
+class StepOutputs(pl.Callback):
+    def __init__(self) -> None:
+        self.outputs = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.outputs.append((outputs["logits"], batch[1]))
+
+
+def test_adversarial_metrics_come_from_the_training_steps_logits():
+    step = StepOutputs()
+    trainer, _ = fit([AdversarialTraining(Spy(), eps=0.1, fraction=0.5), ExtraForward(), step], steps=1)
+    (logits, y), = step.outputs
+    logged = trainer.callback_metrics
+    expected_adv = (logits[:8].argmax(1) == y[:8]).float().mean()
+    expected_clean = (logits[8:].argmax(1) == y[8:]).float().mean()
+    assert logged["train/adv_acc_step"] == expected_adv and logged["train/clean_acc_step"] == expected_clean
+    torch.testing.assert_close(logged["train/adv_loss_step"], F.cross_entropy(logits[:8], y[:8]))
 
 
 def test_clean_accuracy_is_measured_when_the_whole_batch_is_attacked():
