@@ -44,3 +44,11 @@ def top5_correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
     if logits.ndim != 2 or logits.shape[1] <= 5:
         return None
     return (logits.topk(5, dim=1).indices == y[:, None]).any(dim=1)
+
+
+def margin(logits: torch.Tensor) -> torch.Tensor:
+    """Top logit minus the runner-up (a single logit z is the pair [0, z]: margin |z|)."""
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        return logits[:, 0].abs()
+    top2 = logits.topk(2, dim=1).values
+    return top2[:, 0] - top2[:, 1]

@@ -2,16 +2,19 @@
 
 Each check is a pure function over evaluation results returning a ``Flag``: whether it fired and a
 one-line message a person can act on. A fired flag means the attack's numbers are probably an
-overestimate of robustness, not that the model is robust.
+overestimate of robustness, not that the model is robust. ``MaskingProbe`` collects what the checks
+need while an attack evaluation runs.
 """
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
-from advconf.attacks._gradients import fresh, gradients_on, input_gradient
+from advconf.attacks import FGSM, PGD, GradientAttack, UniformNoise, input_gradient
+from advconf.functional import predictions
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,8 @@ def noise_stronger(noise_acc: float | Sequence[float], attack_acc: float | Seque
 
 def zero_gradient_fraction(model: nn.Module, x: Tensor, y: Tensor) -> float:
     """Share of examples whose input gradient of the loss is exactly zero (model mode untouched)."""
-    with gradients_on():
-        grad = input_gradient(model, fresh(x), fresh(y))
+    with torch.inference_mode(False), torch.enable_grad():
+        grad = input_gradient(model, x.detach().clone(), y.detach().clone())
     return float((grad.flatten(1) == 0).all(dim=1).float().mean())
 
 
@@ -117,3 +120,82 @@ def check_all(
 def fired(flags: dict[str, dict]) -> list[str]:
     """Messages of the flags that fired, for a console warning."""
     return [f"{name}: {flag['message']}" for name, flag in flags.items() if flag["fired"]]
+
+
+class MaskingProbe:
+    """Accumulates what ``check_all`` needs over the first ``limit`` examples an evaluation sees.
+
+    The evaluated attack's own curve cannot show non-monotone accuracy when examples already fooled
+    are skipped (it is monotone by construction), so the probe re-runs the attack from scratch at
+    every budget on its subset, next to the references: FGSM of the attack's norm (one step), the
+    attack itself when it is iterative, else PGD with ``steps`` steps, and uniform noise. References
+    average their gradients over as many samples as the attack (``gradient_samples``), so a model
+    with randomness is judged on equal terms. The very-large-budget run always uses PGD with ``steps``
+    steps of 2.5 * eps / steps at the budget whose ball covers the whole box (a configured absolute
+    step size could not travel that far); unbounded inputs (spheres) skip that check: with no box, no
+    budget makes every point of the other class reachable. Accuracy comparisons tolerate 1% or one
+    example, whichever is more.
+    """
+
+    def __init__(self, attack: GradientAttack, eps: list[float], limit: int, steps: int) -> None:
+        norm = getattr(attack, "norm", "linf")
+        samples = attack.gradient_samples
+        self.attack, self.eps, self.limit, self.norm = attack, eps, limit, norm
+        self.curves: dict = {"attack": attack, "one_step": FGSM(norm=norm, gradient_samples=samples), "noise": UniformNoise(norm=norm)}
+        self.large_eps = PGD(steps=steps, norm=norm, gradient_samples=samples)
+        if not attack.iterative:
+            self.curves["iterative"] = self.large_eps
+        self.reset()
+
+    def reset(self) -> None:
+        self.seen = 0
+        self.correct = {key: torch.zeros(len(self.eps), dtype=torch.float64) for key in self.curves}
+        self.large_eps_correct = 0.0
+        self.large_eps_checked = False
+        self.zero_gradients = 0.0
+
+    def update(self, model: nn.Module, x: Tensor, y: Tensor, box: tuple[float, float] | None) -> None:
+        take = min(self.limit - self.seen, len(x))
+        if take <= 0:
+            return
+        x, y = x[:take], y[:take]
+        self.seen += take
+        for key, attack in self.curves.items():
+            for i, eps in enumerate(self.eps):
+                x_adv = attack(model, x, y, eps=eps, box=box) if eps > 0 else x
+                self.correct[key][i] += count_correct(model, x_adv, y)
+        if box is not None:
+            large = covering_eps(box, self.norm, x[0].numel())
+            self.large_eps_correct += count_correct(model, self.large_eps(model, x, y, eps=large, box=box), y)
+            self.large_eps_checked = True
+        self.zero_gradients += zero_gradient_fraction(model, x, y) * take
+
+    def totals(self) -> Tensor:
+        """Everything counted, as one tensor that adds up over processes."""
+        return torch.cat(
+            [*self.correct.values(), torch.tensor([self.large_eps_correct, self.zero_gradients, self.seen, float(self.large_eps_checked)])]
+        )
+
+    def flags(self, totals: Tensor) -> tuple[dict[str, dict], int]:
+        """(``{check: {fired, message}}``, examples checked) from ``totals`` summed over processes."""
+        n = int(totals[-2])
+        if n == 0:
+            return {}, 0
+        k = len(self.eps)
+        acc = {key: (totals[j * k : (j + 1) * k] / n).tolist() for j, key in enumerate(self.correct)}
+        flags = check_all(
+            self.eps,
+            acc["attack"],
+            large_eps_acc=float(totals[-4]) / n if totals[-1] > 0 else None,
+            fgsm_acc=acc["one_step"],
+            pgd_acc=acc.get("iterative", acc["attack"]),
+            noise_acc=acc["noise"],
+            zero_grad_fraction=float(totals[-3]) / n,
+            tol=max(0.01, 1.5 / n),  # on a small subset, one example either way is noise, not masking
+        )
+        return flags, n
+
+
+def count_correct(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    with torch.no_grad():
+        return float((predictions(model(x)) == y).sum())

@@ -1,19 +1,38 @@
-"""Plain matplotlib pictures of inputs and weights: non-example grids (Figs 2, 3, 6, 7), first-layer
-filters (Fig 8) and logistic-regression weights (Fig 4).
+"""Every picture advconf draws: evaluation curves, non-example grids (Figs 2, 3, 6, 7), first-layer
+filters (Fig 8), logistic-regression weights (Fig 4) and the spheres decision boundary (Fig 5).
 
-Each figure has a fixed size, so with ``advconf.results.save_picture`` its PNG is exactly
+Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so drawing needs no GUI
+backend and importing advconf changes no global matplotlib state. ``advconf.results.save_figure``
+writes them. Picture grids have a fixed size: saved uncropped (``crop=False``) their PNG is exactly
 ``figsize * PICTURE_DPI`` pixels; the ``*_figsize`` functions say what that size is.
 """
 
 import math
+from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
+PICTURE_DPI = 100
 CELL = 1.5  # inches per non-example image (room for a two-line title)
 FILTER_CELL = 0.8  # inches per filter
-TITLE = 0.6  # inches above a filter grid for its title
+TITLE = 0.6  # inches above a grid for its title
+WEIGHT_FIGSIZE = (4.0, 4.4)
+
+
+def curves_figure(
+    x: Sequence[float], curves: dict[str, Sequence[float]], xlabel: str, ylabel: str, title: str
+) -> Figure:
+    """One line per entry of ``curves`` over the shared ``x`` axis, y in [0, 1]."""
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
+    for label, y in curves.items():
+        ax.plot(x, y, marker="o", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
 
 
 def as_image(t: torch.Tensor) -> np.ndarray:
@@ -41,10 +60,11 @@ def non_example_figsize(rows: int, cols: int) -> tuple[float, float]:
     return cols * CELL, rows * (CELL + 0.3) + TITLE
 
 
-def non_example_grid(images: torch.Tensor, titles: list[str], box: tuple[float, float], cols: int, suptitle: str) -> plt.Figure:
+def non_example_grid(images: torch.Tensor, titles: list[str], box: tuple[float, float], cols: int, suptitle: str) -> Figure:
     """Images (N, C, H, W) in ``box`` in a grid of ``cols`` columns, each with its title."""
     rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=non_example_figsize(rows, cols), squeeze=False)
+    fig = Figure(figsize=non_example_figsize(rows, cols))
+    axes = fig.subplots(rows, cols, squeeze=False)
     low, high = box
     for ax, image, title in zip(axes.flat, images, titles):
         ax.imshow(as_image((image - low) / (high - low)), cmap="gray", vmin=0, vmax=1)
@@ -62,11 +82,12 @@ def filter_figsize(n: int) -> tuple[float, float]:
     return cols * FILTER_CELL, rows * FILTER_CELL + TITLE
 
 
-def filter_grid(weight: torch.Tensor, near_zero: torch.Tensor, title: str) -> plt.Figure:
+def filter_grid(weight: torch.Tensor, near_zero: torch.Tensor, title: str) -> Figure:
     """Conv filters (out, in, kh, kw) on one shared scale (zero = grey); near-zero ones framed in red."""
     rows, cols = grid_shape(len(weight))
     width, height = filter_figsize(len(weight))
-    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(rows, cols, squeeze=False)
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - TITLE / height, wspace=0.1, hspace=0.1)
     scale = weight.abs().max().item()
     for ax in axes.flat:
@@ -82,14 +103,38 @@ def filter_grid(weight: torch.Tensor, near_zero: torch.Tensor, title: str) -> pl
     return fig
 
 
-WEIGHT_FIGSIZE = (4.0, 4.4)
-
-
-def weight_image(weight: torch.Tensor, shape: tuple[int, ...], title: str) -> plt.Figure:
+def weight_image(weight: torch.Tensor, shape: tuple[int, ...], title: str) -> Figure:
     """A linear unit's weights reshaped to its input image ``shape`` (C, H, W); zero is mid-grey."""
     w = weight.detach().float().cpu().reshape(shape)
-    fig, ax = plt.subplots(figsize=WEIGHT_FIGSIZE)
+    fig = Figure(figsize=WEIGHT_FIGSIZE)
+    ax = fig.subplots()
     ax.imshow(as_image(centred(w, w.abs().max().item())), cmap="gray", vmin=0, vmax=1)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
+    return fig
+
+
+def decision_boundary_figure(
+    grid: torch.Tensor,
+    p_outer: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    radii: Sequence[float],
+    title: str,
+) -> Figure:
+    """p(outer) over the square ``grid`` × ``grid`` (filled contours, the 0.5 level in black), the
+    training points by class, and the true circles dotted."""
+    gx, gy = torch.meshgrid(grid, grid, indexing="xy")
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
+    ax.contourf(gx, gy, p_outer, levels=20, cmap="RdBu_r", vmin=0, vmax=1, alpha=0.6)
+    ax.contour(gx, gy, p_outer, levels=[0.5], colors="k", linewidths=2)
+    for label, colour in ((0, "tab:blue"), (1, "tab:red")):
+        ax.scatter(x[y == label, 0], x[y == label, 1], s=3, c=colour, label=f"train, class {label}")
+    circle = torch.linspace(0, 2 * math.pi, 200)
+    for r in radii:
+        ax.plot(r * torch.cos(circle), r * torch.sin(circle), "k:", linewidth=0.8)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=7)
     return fig

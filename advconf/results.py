@@ -1,7 +1,9 @@
 """Result files every evaluation leaves in the run directory, and their W&B counterparts.
 
 Files are written to a temporary name in the same directory and renamed into place, so a run that
-is killed never leaves a half-written result, and a run that fails never replaces a good one.
+is killed never leaves a half-written result, and a run that fails never replaces a good one. A
+result of a different kind (fewer examples, or an untrained model) never silently replaces an
+existing one either: it is written beside it under its own name (``results_stem``).
 """
 
 import csv
@@ -13,14 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.loggers import WandbLogger
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: clusters and CI have no display
-import matplotlib.pyplot as plt  # noqa: E402
-from lightning.pytorch import LightningModule, Trainer  # noqa: E402
-from lightning.pytorch.loggers import WandbLogger  # noqa: E402
-
-from advconf.atomic import atomic_open  # noqa: E402
+from advconf.atomic import atomic_open
+from advconf.plots import PICTURE_DPI
 
 
 def results_dir(trainer: Trainer) -> Path:
@@ -55,48 +55,52 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def save_figure(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path, crop: bool = True) -> None:
+    """Write ``fig`` as a PNG. ``crop=False`` keeps the figure's exact size (``figsize * PICTURE_DPI``
+    pixels: image grids); the default trims the white margin (curves)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    if crop:
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    else:
+        fig.savefig(buffer, format="png", dpi=PICTURE_DPI)
     with atomic_open(path, "wb") as f:
         f.write(buffer.getvalue())
 
 
-PICTURE_DPI = 100
-
-
-def save_picture(fig: plt.Figure, path: Path) -> None:
-    """Save without cropping, so the PNG is exactly ``figsize * PICTURE_DPI`` pixels (image grids, weights)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=PICTURE_DPI)
-    plt.close(fig)
-    with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
-
-
-def run_info(trainer: Trainer, pl_module: LightningModule) -> dict[str, Any]:
-    """What every results JSON says about the run: checkpoint, how the model was built, box, time."""
-    data = trainer.datamodule
+def run_info(
+    trainer: Trainer, pl_module: LightningModule, box: tuple[float, float] | None, loaded: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What every results JSON says about the run: the checkpoint (path, and the step and epoch it was
+    saved at, from the ``loaded`` checkpoint's metadata), how the model was built, the box the attacks
+    used, and the time."""
+    loaded = loaded or {}
     return {
         "checkpoint": trainer.ckpt_path,
+        "checkpoint_step": loaded.get("global_step") if trainer.ckpt_path else None,
+        "checkpoint_epoch": loaded.get("epoch") if trainer.ckpt_path else None,
         "model_settings": getattr(pl_module, "settings", {}),
-        "box": getattr(data, "input_box", None) if data else None,
+        "box": list(box) if box is not None else None,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
-def plot_curves(
-    x: Sequence[float], curves: dict[str, Sequence[float]], xlabel: str, ylabel: str, title: str
-) -> plt.Figure:
-    """One line per entry of ``curves`` over the shared ``x`` axis, y in [0, 1]."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for label, y in curves.items():
-        ax.plot(x, y, marker="o", label=label)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.02, 1.02))
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
+def results_stem(directory: Path, name: str, payload: dict[str, Any], overwrite: bool = False) -> str:
+    """The file name (without suffix) a result goes to: ``name``, unless that would silently replace a
+    result of another kind — one of a trained checkpoint by an untrained model's (``name-untrained``),
+    or one on more examples by one on fewer (``name-<n>examples``). ``overwrite`` replaces anyway."""
+    existing = directory / f"{name}.json"
+    if overwrite or not existing.is_file():
+        return name
+    try:
+        old = json.loads(existing.read_text())
+    except (OSError, ValueError):
+        return name  # not a results file we can read: nothing worth keeping apart from it
+    if payload.get("checkpoint") is None and old.get("checkpoint") is not None:
+        return f"{name}-untrained"
+    n_old, n_new = old.get("num_examples"), payload.get("num_examples")
+    if isinstance(n_old, int) and isinstance(n_new, int) and n_new < n_old:
+        return f"{name}-{n_new}examples"
+    return name
 
 
 def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
@@ -106,21 +110,17 @@ def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
     return [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
 
 
-def log_table_and_curve(trainer: Trainer, name: str, rows: Sequence[dict[str, Any]], x: str, ys: Sequence[str]) -> None:
-    """Log ``rows`` as a ``wandb.Table`` and one ``wandb.plot.line`` per column in ``ys``."""
-    log_table_and_lines(trainer, name, rows, x, ys)
-
-
-def log_table_and_lines(
-    trainer: Trainer, name: str, rows: Sequence[dict[str, Any]], x: str, ys: Sequence[str], stroke: str | None = None
+def log_table(
+    trainer: Trainer, name: str, rows: Sequence[dict[str, Any]], x: str | None = None, ys: Sequence[str] = (), stroke: str | None = None
 ) -> None:
-    """``log_table_and_curve`` with one line per value of the column ``stroke`` (e.g. the offset's sign)."""
+    """Log ``rows`` as ``<name>/table`` and one ``wandb.plot.line`` of each column in ``ys`` against ``x``
+    (one line per value of the column ``stroke``, e.g. the offset's sign)."""
     loggers = wandb_loggers(trainer)
     if not loggers or not rows:
         return
     import wandb
 
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(key for row in rows for key in row))
     table = wandb.Table(columns=columns, data=[[row.get(c) for c in columns] for row in rows])
     for logger in loggers:
         payload: dict[str, Any] = {f"{name}/table": table}
@@ -129,14 +129,9 @@ def log_table_and_lines(
         logger.experiment.log(payload)
 
 
-def log_image(trainer: Trainer, key: str, path: Path) -> None:
+def log_image(trainer: Trainer, key: str, path: Path, caption: str | None = None) -> None:
     for logger in wandb_loggers(trainer):
-        logger.log_image(key=key, images=[str(path)])
-
-
-def log_image_with_caption(trainer: Trainer, key: str, path: Path, caption: str) -> None:
-    for logger in wandb_loggers(trainer):
-        logger.log_image(key=key, images=[str(path)], caption=[caption])
+        logger.log_image(key=key, images=[str(path)], **({"caption": [caption]} if caption else {}))
 
 
 def publish(
@@ -144,19 +139,23 @@ def publish(
     name: str,
     payload: dict[str, Any],
     rows: Sequence[dict[str, Any]],
-    figure: plt.Figure,
-    x: str,
-    ys: Sequence[str],
+    figure: Figure | None,
+    x: str | None = None,
+    ys: Sequence[str] = (),
     stroke: str | None = None,
-) -> Path:
-    """Write ``results/<name>.json``, ``.csv`` and ``.png`` and log the table, lines and picture to W&B.
-
-    Returns the results directory.
-    """
+    crop: bool = True,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write ``results/<stem>.json``, ``.csv`` and (given a figure) ``.png``, log the table, lines and
+    picture to W&B under ``name``, and return the paths written (``stem``: see ``results_stem``)."""
     out = results_dir(trainer)
-    write_json(out / f"{name}.json", payload)
-    write_csv(out / f"{name}.csv", rows)
-    save_figure(figure, out / f"{name}.png")
-    log_table_and_lines(trainer, name, rows, x, ys, stroke)
-    log_image(trainer, f"{name}/curve", out / f"{name}.png")
-    return out
+    stem = results_stem(out, name, payload, overwrite)
+    paths = [out / f"{stem}.json", out / f"{stem}.csv"]
+    write_json(paths[0], payload)
+    write_csv(paths[1], rows)
+    log_table(trainer, name, rows, x, ys, stroke)
+    if figure is not None:
+        paths.append(out / f"{stem}.png")
+        save_figure(figure, paths[2], crop=crop)
+        log_image(trainer, f"{name}/{'curve' if crop else 'images'}", paths[2])
+    return paths

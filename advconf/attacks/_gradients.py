@@ -116,9 +116,16 @@ def input_gradient(model: nn.Module, x: Tensor, y: Tensor, targeted: bool = Fals
 
 
 class GradientAttack:
-    """Base of attacks that follow input gradients. ``EOT`` sets ``gradient_samples`` on a copy."""
+    """Base of attacks that follow input gradients.
+
+    ``gradient_samples`` > 1 averages every input gradient over that many forward/backward passes:
+    expectation over transformation (Athalye et al. 2018) for models with randomness (dropout at test
+    time, noisy inputs). On a deterministic model it changes nothing but the cost. ``iterative``
+    says whether the attack takes several steps (the masking checks compare it with one step).
+    """
 
     targeted: bool = False
+    iterative: bool = False
     gradient_samples: int = 1
 
     def gradient(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:

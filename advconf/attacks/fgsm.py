@@ -8,6 +8,7 @@ from advconf.attacks._gradients import (
     GradientAttack,
     Norm,
     ascent_direction,
+    check_count,
     check_box,
     check_eps,
     check_norm,
@@ -23,11 +24,13 @@ class FGSM(GradientAttack):
     Args:
         norm: ``linf`` (FGSM) or ``l2`` (FGM).
         targeted: ``y`` are target labels and the step decreases their loss.
+        gradient_samples: forward/backward passes averaged per gradient (EOT for models with randomness).
     """
 
-    def __init__(self, norm: Norm = "linf", targeted: bool = False) -> None:
+    def __init__(self, norm: Norm = "linf", targeted: bool = False, gradient_samples: int = 1) -> None:
         self.norm = check_norm(norm)
         self.targeted = bool(targeted)
+        self.gradient_samples = check_count("gradient_samples", gradient_samples)
 
     def __call__(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0), generator: torch.Generator | None = None

@@ -1,14 +1,13 @@
 """Constant pixel-intensity attack (paper §4.1, Fig 1): add one constant to every input value.
 
 Gradient-free ("zero-order"). Unlike the other attacks, ``eps`` is *signed* here: ``+c`` adds the
-offset (brighter background), ``-c`` subtracts it. The paper plots both signs; ``both_signs``
-returns the two inputs for one magnitude.
+offset (brighter background), ``-c`` subtracts it. The paper plots both signs.
 """
 
 import torch
 from torch import Tensor, nn
 
-from advconf.attacks._gradients import Box, check_box, check_eps, check_finite, clip_box, fresh, gradients_on
+from advconf.attacks._gradients import Box, check_box, check_finite, clip_box, fresh, gradients_on
 
 
 class ConstantOffset:
@@ -20,10 +19,3 @@ class ConstantOffset:
         offset, box = check_finite("offset", eps), check_box(box)
         with gradients_on():
             return clip_box(fresh(x) + offset, box)
-
-    def both_signs(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0)
-    ) -> dict[str, Tensor]:
-        """The offset of magnitude ``eps`` (non-negative) added and subtracted: ``{"added", "subtracted"}``."""
-        eps = check_eps(eps)
-        return {"added": self(model, x, y, eps, box), "subtracted": self(model, x, y, -eps, box)}

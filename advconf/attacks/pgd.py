@@ -26,7 +26,9 @@ from advconf.functional import classification_loss, predictions
 
 
 class PGD(GradientAttack):
-    """``steps`` gradient steps, each projected back onto the eps-ball and the box.
+    """Madry et al. 2018, Sec. 2.1 (their challenge code's `LinfPGDAttack`).
+
+    ``steps`` gradient steps, each projected back onto the eps-ball and the box.
 
     Step size: ``step_size`` (input units) if given, else ``rel_step_size * eps``, else
     ``2.5 * eps / steps`` (Madry et al.'s rule of thumb: the walk can reach the ball's edge from any start).
@@ -43,10 +45,14 @@ class PGD(GradientAttack):
             (misclassified first, then the highest loss). Judging a restart costs one extra forward
             pass, in the caller's mode (in train mode that also updates batch-norm statistics).
         targeted: ``y`` are target labels; the attack minimises their loss.
+        gradient_samples: forward/backward passes averaged per gradient (EOT for models with
+            randomness; each step then costs that many passes).
         seed: seed of the random starts (a local generator; ``None`` draws a fresh seed each call).
             A ``generator`` passed to the call takes its place (adversarial training passes one
             derived from the run's seed and step, so every batch gets a fresh, reproducible start).
     """
+
+    iterative = True
 
     def __init__(
         self,
@@ -57,6 +63,7 @@ class PGD(GradientAttack):
         random_start: bool = True,
         restarts: int = 1,
         targeted: bool = False,
+        gradient_samples: int = 1,
         seed: int | None = 0,
     ) -> None:
         if step_size is not None and rel_step_size is not None:
@@ -70,6 +77,7 @@ class PGD(GradientAttack):
         if self.restarts > 1 and not self.random_start:
             raise AdvconfError("PGD restarts need random_start: true (without it every restart is the same)")
         self.targeted = bool(targeted)
+        self.gradient_samples = check_count("gradient_samples", gradient_samples)
         self.seed = check_seed(seed)
 
     def step_size_for(self, eps: float) -> float:

@@ -1,20 +1,51 @@
-"""Test-time robustness evaluation: run an attack over the whole test set for a grid of budgets."""
+"""`AttackEvaluation`: run an attack over the whole test set for a grid of budgets."""
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch import LightningModule, Trainer
+from torch import Tensor
 
-from advconf.callbacks.masking_checks import MaskingProbe, is_gradient_attack
-from advconf.callbacks.records import ConfidenceRecords
+from advconf.attacks import GradientAttack
+from advconf.callbacks.evaluation import Evaluation, Report
+from advconf.callbacks.records import budget_rows, sum_over_processes
 from advconf.errors import AdvconfError
-from advconf.functional import confidence, predictions, top5_correct
-from advconf.masking import fired
-from advconf.quant import attack_gradients
-from advconf.results import log_table_and_curve, plot_curves, publish, run_info
+from advconf.functional import confidence, margin, predictions, top5_correct
+from advconf.masking import MaskingProbe, fired
+from advconf.plots import curves_figure
+
+Budget = float | str  # "8/255" is a budget too
+
+
+def parse_budget(value: Any) -> float:
+    """A budget as people write it: a number, or a simple fraction such as ``"8/255"``."""
+    if isinstance(value, str):
+        try:
+            value = float(Fraction(value.replace(" ", "")))
+        except (ValueError, ZeroDivisionError):
+            raise AdvconfError(f"a budget must be a number or a fraction like 8/255, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise AdvconfError(f"a budget must be a finite number, got {value!r}")
+    return float(value)
+
+
+def validate_eps(eps: list[Budget] | Budget, allow_negative: bool = False) -> list[float]:
+    """Budgets as a sorted list of distinct floats; fractions (``8/255``) are accepted."""
+    if not isinstance(eps, (int, float, str, list, tuple)):
+        raise AdvconfError(f"eps must be a number or a list of numbers, got {eps!r}")
+    try:
+        values = [parse_budget(v) for v in (eps if isinstance(eps, (list, tuple)) else [eps])]
+    except AdvconfError as error:
+        raise AdvconfError(f"eps: {error}") from None
+    if not values:
+        raise AdvconfError("eps must list at least one budget")
+    negative = [v for v in values if v < 0]
+    if negative and not allow_negative:
+        raise AdvconfError(f"eps must be non-negative, got {negative[0]}")
+    return sorted(set(values))
 
 
 def describe(obj: Any) -> dict[str, Any]:
@@ -27,176 +58,185 @@ def describe(obj: Any) -> dict[str, Any]:
             params[key] = value
         elif isinstance(value, (list, tuple)) and all(isinstance(v, (bool, int, float, str)) for v in value):
             params[key] = list(value)
-        elif hasattr(value, "__dict__") and not isinstance(value, torch.nn.Module):
-            params[key] = describe(value)  # a wrapped attack (EOT)
     return {"class_path": f"{type(obj).__module__}.{type(obj).__qualname__}", "params": params}
 
 
-def validate_eps(eps: list[float] | float, allow_negative: bool = False) -> list[float]:
-    if not isinstance(eps, (int, float, list, tuple)):
-        raise AdvconfError(f"eps must be a number or a list of numbers, got {eps!r}")
-    values = [eps] if isinstance(eps, (int, float)) else list(eps)
-    if not values:
-        raise AdvconfError("eps must list at least one budget")
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise AdvconfError(f"eps must be finite numbers, got {value!r}")
-        if value < 0 and not allow_negative:
-            raise AdvconfError(f"eps must be non-negative, got {value}")
-    return sorted(set(float(v) for v in values))
+def is_random(pl_module: LightningModule, x: Tensor, logits: Tensor) -> bool:
+    """Whether the model's output has randomness: a second forward pass of the same inputs differs."""
+    with torch.no_grad():
+        return not torch.equal(pl_module(x), logits)
 
 
-class AttackEvaluation(Callback):
+class AttackEvaluation(Evaluation):
     """Accuracy and confidence of the model on clean and attacked test inputs, for each budget in ``eps``.
 
     Budgets are evaluated in increasing order. With ``skip_decided`` (default), an example is only
-    attacked while it is still classified correctly: one misclassified clean, or fooled at a smaller
-    budget, stays misclassified at every larger budget because the adversarial input already found
-    lies inside the larger ball (exact for norm-ball attacks). Its "attacked" input is then the
-    strongest one found so far. Set ``skip_decided: false`` to attack every example at every budget.
+    attacked while the attack can still change a reported number: while it is classified correctly
+    (and, for models with more than five classes, while its label is still among the top five). An
+    adversarial input found at a smaller budget lies inside every larger ball, so the example stays
+    broken at every larger budget; its attacked input is then the one that broke it. For a
+    deterministic model and attack this gives exactly the full computation's numbers at examples not
+    yet broken and can only lower the others, so robust accuracy is never higher than attacking every
+    example at every budget. For a model with randomness (a second forward pass of the same batch
+    differs) or an attack with ``gradient_samples`` > 1 (EOT), "decided" cannot be judged from one
+    forward pass, so every example is attacked at every budget; the results file says so
+    (``skipped_decided``).
 
-    Per budget it reports accuracy, mean max-softmax, ECE, and the AUROC of max-softmax for telling
-    natural inputs from successful adversarial examples (see ``ConfidenceRecords.summary``). For
-    gradient attacks it also runs the gradient-masking checks on the first ``masking_examples``
-    test examples (``MaskingProbe``) and warns about every check that fires.
-
-    Writes ``<run dir>/results/<name>.json``, ``.csv`` and ``.png`` and logs a W&B table and curves.
+    Per budget it reports accuracy, mean max-softmax, ECE, the AUROC of max-softmax for telling
+    natural inputs from successful adversarial examples, and the vulnerability-prediction AUROCs
+    (``advconf.callbacks.records.budget_rows``). For gradient attacks it also runs the
+    gradient-masking checks on the first ``masking_examples`` test examples (``MaskingProbe``) and
+    warns about every check that fires.
 
     Args:
-        attack: the attack object (``class_path`` of e.g. ``advconf.attacks.PGD``).
-        eps: budgets in input units (pixel units for images: 8/255 ≈ 0.0314).
+        attack: the attack object (``class_path`` of e.g. ``advconf.attacks.PGD``); untargeted.
+        eps: budgets in input units (pixel units for images: ``8/255`` is fine).
         name: name of the result files and of the W&B keys.
-        skip_decided: do not re-attack examples already misclassified (see above).
+        skip_decided: do not re-attack examples already decided (see above).
         masking_checks: run the gradient-masking checks (gradient attacks only).
-        masking_examples: how many of the first test examples (per rank) the checks use.
-        masking_steps: steps of the PGD reference when the evaluated attack is not PGD itself.
+        masking_examples: how many of the first test examples (per process) the checks use.
+        masking_steps: steps of the PGD reference when the evaluated attack is not iterative itself.
+        overwrite: see ``Evaluation``.
     """
 
     def __init__(
         self,
         attack: Callable,
-        eps: list[float] | float = 0.1,
+        eps: list[Budget] | Budget = 0.1,
         name: str = "attack",
         skip_decided: bool = True,
         masking_checks: bool = True,
         masking_examples: int = 200,
         masking_steps: int = 20,
+        overwrite: bool = False,
     ) -> None:
+        super().__init__(name, overwrite)
+        if getattr(attack, "targeted", False):
+            raise AdvconfError(
+                f"{name}: AttackEvaluation measures untargeted robustness, but the attack is targeted "
+                "(it would use the true labels as targets); set targeted: false"
+            )
         self.attack = attack
         self.eps = validate_eps(eps)
-        if not name or "/" in name:
-            raise AdvconfError(f"attack evaluation name must be a non-empty file name, got {name!r}")
-        self.name = name
         self.skip_decided = skip_decided
         for option, value in (("masking_examples", masking_examples), ("masking_steps", masking_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise AdvconfError(f"{option} must be a positive integer, got {value!r}")
         # Gradient-free attacks cannot mask gradients: nothing to check.
-        self.masking_checks = masking_checks and is_gradient_attack(attack)
+        self.masking_checks = masking_checks and isinstance(attack, GradientAttack)
         self.masking_examples = masking_examples
         self.masking_steps = masking_steps
-        self.records = ConfidenceRecords(len(self.eps))
         self.probe = MaskingProbe(attack, self.eps, masking_examples, masking_steps) if self.masking_checks else None
+        self.randomness: bool | None = None
 
-    # --- per batch --------------------------------------------------------------------------------
-
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.records.reset()
+    def reset(self) -> None:
+        self.randomness = getattr(self.attack, "gradient_samples", 1) > 1 or None
         if self.probe:
             self.probe.reset()
 
-    def on_test_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        box = input_box(trainer)
-        # Lightning's test loop runs under inference_mode; attacks need input gradients.
-        with torch.inference_mode(False), torch.enable_grad(), attack_gradients(pl_module):
-            x, y = batch[0].clone(), batch[1].clone()
-            with torch.no_grad():
-                logits = pl_module(x)
-            correct = predictions(logits) == y
-            self.records.add(None, correct, confidence(logits), top5_correct(logits, y))
-            x_adv = x.clone()
-            still_correct = correct.clone()
-            for i, eps in enumerate(self.eps):
-                todo = still_correct if self.skip_decided else torch.ones_like(correct)
+    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor) -> dict[str, Tensor | None]:
+        with torch.no_grad():
+            logits = pl_module(x)
+        if self.randomness is None:
+            self.randomness = is_random(pl_module, x, logits)
+        skip = self.skip_decided and not self.randomness
+        correct, conf, top5 = [predictions(logits) == y], [confidence(logits)], [top5_correct(logits, y)]
+        broken, broken5, adv_conf = ~correct[0], None if top5[0] is None else ~top5[0], conf[0]
+        for eps in self.eps:
+            if not skip:  # the full computation: every example from its clean input
+                adv_logits = logits if eps == 0 else self._attacked_logits(pl_module, x, y, eps)
+                broken, adv_conf = predictions(adv_logits) != y, confidence(adv_logits)
+                broken5 = None if broken5 is None else ~top5_correct(adv_logits, y)
+            else:
+                todo = ~broken if broken5 is None else ~broken | ~broken5
                 if eps > 0 and todo.any():
-                    x_adv[todo] = self.attack(pl_module, x[todo], y[todo], eps=eps, box=box).detach()
-                with torch.no_grad():
-                    logits = pl_module(x_adv)
-                still_correct = predictions(logits) == y
-                self.records.add(i, still_correct, confidence(logits), top5_correct(logits, y))
-            if self.probe:
-                self.probe.update(pl_module, x, y, box)
-
-    # --- at the end -------------------------------------------------------------------------------
-
-    def summary(self, pl_module: LightningModule) -> dict[str, Any]:
-        clean, rows, n = self.records.summary(pl_module)
-        masking, checked = self.probe.flags(pl_module) if self.probe else ({}, 0)
+                    idx = todo.nonzero()[:, 0]
+                    new_logits = self._attacked_logits(pl_module, x[idx], y[idx], eps)
+                    # An example broken at a smaller budget (attacked again only for top-5) keeps
+                    # the input that broke it; the others report their newest attacked input.
+                    latest = ~broken[idx]
+                    adv_conf = adv_conf.clone()
+                    adv_conf[idx[latest]] = confidence(new_logits)[latest]
+                    broken = broken.clone()
+                    broken[idx] |= predictions(new_logits) != y[idx]
+                    if broken5 is not None:
+                        broken5 = broken5.clone()
+                        broken5[idx] |= ~top5_correct(new_logits, y[idx])
+            correct.append(~broken)
+            conf.append(adv_conf)
+            top5.append(None if broken5 is None else ~broken5)
+        if self.probe:
+            self.probe.update(pl_module, x, y, self.box)
         return {
-            "clean": clean,
-            "rows": [{"eps": eps, **row} for eps, row in zip(self.eps, rows)],
-            "num_examples": n,
-            "masking": masking,
-            "masking_examples": checked,
+            "correct": torch.stack(correct, dim=1),
+            "confidence": torch.stack(conf, dim=1),
+            "top5": None if top5[0] is None else torch.stack(top5, dim=1),
+            "margin": margin(logits),
         }
 
-    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        summary = self.summary(pl_module)  # every rank takes part in the gather
-        if not trainer.is_global_zero:
-            return
-        rows = [{"attack": self.name, **row} for row in summary["rows"]]
+    def _attacked_logits(self, pl_module: LightningModule, x: Tensor, y: Tensor, eps: float) -> Tensor:
+        x_adv = self.attack(pl_module, x, y, eps=eps, box=self.box).detach()
+        with torch.no_grad():
+            return pl_module(x_adv)
+
+    def gather_more(self, pl_module: LightningModule) -> Any:
+        return sum_over_processes(pl_module, self.probe.totals()) if self.probe else None
+
+    def report(self, trainer: Trainer, pl_module: LightningModule, columns: dict[str, Tensor], more: Any) -> Report:
+        clean, rows = budget_rows(columns, len(self.eps))
+        rows = [{"eps": eps, **row} for eps, row in zip(self.eps, rows)]
+        masking, checked = self.probe.flags(more) if self.probe else ({}, 0)
+        n = clean["num_examples"]
         payload = {
-            "name": self.name,
             "attack": describe(self.attack),
             "eps": self.eps,
-            "num_examples": summary["num_examples"],
-            "clean": summary["clean"],
-            "results": summary["rows"],
-            "masking": summary["masking"],
-            "masking_examples": summary["masking_examples"],
+            "num_examples": n,
+            "clean": clean,
+            "results": rows,
+            "masking": masking,
+            "masking_examples": checked,
             "gradient_quantization_during_attack": False,
             "skip_decided": self.skip_decided,
-            **run_info(trainer, pl_module),
+            "skipped_decided": bool(self.skip_decided and not self.randomness),
+            "randomness": bool(self.randomness),
         }
-        figure = plot_curves(
+        figure = curves_figure(
             self.eps,
             {"accuracy": [r["accuracy"] for r in rows], "confidence": [r["confidence"] for r in rows]},
             xlabel="eps",
             ylabel="fraction",
-            title=f"{self.name} ({summary['num_examples']} examples)",
+            title=f"{self.name} ({n} examples)",
         )
-        publish(trainer, self.name, payload, rows, figure, x="eps", ys=["accuracy", "confidence", "ece", "detection_auroc"])
-        report_masking(trainer, self.name, summary["masking"])
-        print_table(self.name, summary)
+        csv_rows = [{"attack": self.name, **row} for row in rows]
+        return Report(
+            payload=payload,
+            rows=csv_rows,
+            figure=figure,
+            x="eps",
+            ys=["accuracy", "confidence", "ece", "detection_auroc"],
+            lines=table_lines(self.name, payload),
+            warnings=[f"possible gradient masking: {message}" for message in fired(masking)],
+            tables={"masking": [{"check": check, **flag} for check, flag in masking.items()]} if masking else {},
+        )
 
 
-def input_box(trainer: Trainer) -> tuple[float, float] | None:
-    return getattr(trainer.datamodule, "input_box", (0.0, 1.0)) if trainer.datamodule else (0.0, 1.0)
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
-def report_masking(trainer: Trainer, name: str, flags: dict[str, dict]) -> None:
-    """A console warning per fired check, and the checks as a W&B table (``<name>/masking/table``)."""
-    for message in fired(flags):
-        rank_zero_warn(f"{name}: possible gradient masking: {message}")
-    rows = [{"check": check, **flag} for check, flag in flags.items()]
-    log_table_and_curve(trainer, f"{name}/masking", rows, x="check", ys=[])
-
-
-def print_table(name: str, summary: dict[str, Any]) -> None:
-    clean = summary["clean"]
-    print(f"\n{name}: {summary['num_examples']} examples, clean accuracy {clean['accuracy']:.4f}, ECE {clean['ece']:.4f}")
-    print(f"{'eps':>10} {'accuracy':>10} {'confidence':>11} {'ECE':>8} {'AUROC':>8}")
-    for row in summary["rows"]:
-        auroc = "-" if row["detection_auroc"] is None else f"{row['detection_auroc']:.4f}"
-        print(f"{row['eps']:>10.4g} {row['accuracy']:>10.4f} {row['confidence']:>11.4f} {row['ece']:>8.4f} {auroc:>8}")
-    flagged = fired(summary["masking"])
+def table_lines(name: str, payload: dict[str, Any]) -> list[str]:
+    clean = payload["clean"]
+    lines = [f"{name}: {payload['num_examples']} examples, clean accuracy {clean['accuracy']:.4f}, ECE {clean['ece']:.4f}"]
+    if not payload["skipped_decided"] and payload["skip_decided"]:
+        lines.append(f"{name}: the model or attack is random, so every example was attacked at every budget")
+    lines.append(f"{'eps':>10} {'accuracy':>10} {'confidence':>11} {'ECE':>8} {'AUROC':>8} {'vuln(conf)':>11} {'vuln(margin)':>13}")
+    for row in payload["results"]:
+        lines.append(
+            f"{row['eps']:>10.4g} {row['accuracy']:>10.4f} {row['confidence']:>11.4f} {row['ece']:>8.4f} "
+            f"{fmt(row['detection_auroc']):>8} {fmt(row['vulnerability_auroc_confidence']):>11} "
+            f"{fmt(row['vulnerability_auroc_margin']):>13}"
+        )
+    flagged = fired(payload["masking"])
     if flagged:
-        print(f"gradient-masking checks fired ({summary['masking_examples']} examples): " + "; ".join(flagged))
+        lines.append(f"gradient-masking checks fired ({payload['masking_examples']} examples): " + "; ".join(flagged))
+    return lines

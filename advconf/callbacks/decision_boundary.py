@@ -4,12 +4,13 @@ where training data was missing."""
 import math
 from typing import Any
 
-import matplotlib.pyplot as plt
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from matplotlib.figure import Figure
 from torch import nn
 
 from advconf.functional import probabilities
+from advconf.plots import decision_boundary_figure
 from advconf.results import log_image, results_dir, save_figure, write_csv, write_json
 
 
@@ -54,24 +55,13 @@ def radius_spread(radii: torch.Tensor) -> dict[str, Any]:
             "angles_without_boundary": int(radii.isnan().sum())}
 
 
-def plot(model: nn.Module, dim: int, x: torch.Tensor, y: torch.Tensor, radii: tuple[float, ...], extent: float, title: str) -> plt.Figure:
+def plot(model: nn.Module, dim: int, x: torch.Tensor, y: torch.Tensor, radii: tuple[float, ...], extent: float, title: str) -> Figure:
     device = next(model.parameters()).device
     grid = torch.linspace(-extent, extent, 201)
     gx, gy = torch.meshgrid(grid, grid, indexing="xy")
     plane = torch.stack([gx.flatten(), gy.flatten()], dim=1).to(device)
     p = outer_probability(model, plane, dim).view(gx.shape).cpu()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.contourf(gx, gy, p, levels=20, cmap="RdBu_r", vmin=0, vmax=1, alpha=0.6)
-    ax.contour(gx, gy, p, levels=[0.5], colors="k", linewidths=2)
-    for label, colour in ((0, "tab:blue"), (1, "tab:red")):
-        ax.scatter(x[y == label, 0], x[y == label, 1], s=3, c=colour, label=f"train, class {label}")
-    circle = torch.linspace(0, 2 * math.pi, 200)
-    for r in radii:
-        ax.plot(r * torch.cos(circle), r * torch.sin(circle), "k:", linewidth=0.8)
-    ax.set_aspect("equal")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper right", fontsize=7)
-    return fig
+    return decision_boundary_figure(grid, p, x, y, radii, title)
 
 
 class DecisionBoundary(Callback):

@@ -10,7 +10,7 @@ from torch import nn
 from advconf.errors import AdvconfError
 from advconf.models import LogisticRegression
 from advconf.plots import filter_grid, weight_image
-from advconf.results import log_image_with_caption, results_dir, save_picture, write_json
+from advconf.results import log_image, results_dir, save_figure, write_json
 
 STAGES = ("fit", "test")
 
@@ -74,15 +74,15 @@ class ModelPictures(Callback):
         if isinstance(model, LogisticRegression):
             bits = getattr(model.linear, "weight_bits", 32)
             figure = weight_image(effective_weight(model.linear), model.input_shape, f"logistic regression weights ({bits}-bit)")
-            save_picture(figure, out / "weights.png")
-            log_image_with_caption(trainer, "pictures/weights", out / "weights.png", f"{bits}-bit weights")
+            save_figure(figure, out / "weights.png", crop=False)
+            log_image(trainer, "pictures/weights", out / "weights.png", f"{bits}-bit weights")
 
     def draw_filters(self, trainer: Trainer, out: Path, name: str, layer: nn.Conv2d) -> None:
         weight = effective_weight(layer)
         norms, dropped = near_zero_filters(weight, self.near_zero)
         fraction = dropped.float().mean().item()
         summary = f"{name}: {int(dropped.sum())} of {len(weight)} filters near zero ({fraction:.0%}, norm < {self.near_zero:g} x max)"
-        save_picture(filter_grid(weight, dropped, summary), out / "filters.png")
+        save_figure(filter_grid(weight, dropped, summary), out / "filters.png", crop=False)
         write_json(
             out / "filters.json",
             {
@@ -94,4 +94,4 @@ class ModelPictures(Callback):
                 "filter_norms": norms.tolist(),
             },
         )
-        log_image_with_caption(trainer, "pictures/filters", out / "filters.png", summary)
+        log_image(trainer, "pictures/filters", out / "filters.png", summary)

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from jsonargparse import ArgumentParser
 
-from advconf.attacks import EOT, FGSM, PGD, ConstantOffset, UniformNoise
+from advconf.attacks import FGSM, PGD, ConstantOffset, UniformNoise
 
 
 def build(config: dict):
@@ -31,12 +31,9 @@ def test_attack_built_from_class_path(config, cls):
         assert getattr(attack, key) == value
 
 
-def test_eot_wraps_an_attack_given_by_class_path():
-    attack = build(
-        {"class_path": "advconf.attacks.EOT", "init_args": {"samples": 3, "attack": {"class_path": "advconf.attacks.PGD", "init_args": {"steps": 5}}}}
-    )
-    assert isinstance(attack, EOT) and isinstance(attack.attack, PGD)
-    assert attack.attack.steps == 5 and attack.attack.gradient_samples == 3
+def test_eot_is_an_option_of_the_attack_given_by_class_path():
+    attack = build({"class_path": "advconf.attacks.PGD", "init_args": {"steps": 5, "gradient_samples": 3}})
+    assert isinstance(attack, PGD) and attack.steps == 5 and attack.gradient_samples == 3
 
 
 def test_unknown_norm_is_rejected_by_the_parser():

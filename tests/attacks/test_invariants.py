@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from advconf.attacks import EOT, FGSM, PGD, ConstantOffset, UniformNoise
+from advconf.attacks import FGSM, PGD, ConstantOffset, UniformNoise
 from advconf.errors import AdvconfError
 from tests.attacks.toys import held_out_points, trained_mlp
 
@@ -17,7 +17,7 @@ ATTACKS = {
     "pgd": (PGD(steps=5), "linf"),
     "pgd-l2": (PGD(steps=5, norm="l2", restarts=2), "l2"),
     "pgd-targeted": (PGD(steps=5, targeted=True), "linf"),
-    "eot-pgd": (EOT(PGD(steps=3), samples=2), "linf"),
+    "eot-pgd": (PGD(steps=3, gradient_samples=2), "linf"),
     "noise": (UniformNoise(), "linf"),
     "noise-l2": (UniformNoise(norm="l2"), "l2"),
     "offset": (ConstantOffset(), "linf"),
@@ -89,7 +89,7 @@ def test_inputs_are_not_modified(attack, norm):
     assert torch.equal(x, x_before) and torch.equal(y, y_before)
 
 
-@pytest.mark.parametrize("attack", [FGSM(), PGD(steps=2), UniformNoise(), EOT(FGSM(), 2)], ids=type)
+@pytest.mark.parametrize("attack", [FGSM(), PGD(steps=2), UniformNoise(), FGSM(gradient_samples=2)], ids=type)
 @pytest.mark.parametrize("eps", [-0.1, math.nan, math.inf, "0.1", None])
 def test_bad_eps_raises(attack, eps):
     x, y = images()

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Callback, LightningDataModule, Trainer
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -10,13 +10,33 @@ from advconf.module import Classifier
 from tests.helpers import read_json
 
 
-def run_test(callback: Callback, model: nn.Module, x: Tensor, y: Tensor, root: Path, num_classes: int = 2, batch_size: int = 64) -> Classifier:
+class InMemory(LightningDataModule):
+    """Test data held in tensors, with the valid input range the evaluations need."""
+
+    def __init__(self, x: Tensor, y: Tensor, batch_size: int, box: tuple[float, float] | None) -> None:
+        super().__init__()
+        self.data, self.batch_size, self.input_box = TensorDataset(x, y), batch_size, box
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self.data, batch_size=self.batch_size)
+
+
+def run_test(
+    callback: Callback,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    root: Path,
+    num_classes: int = 2,
+    batch_size: int = 64,
+    box: tuple[float, float] | None = (0.0, 1.0),
+) -> Classifier:
     module = Classifier(model, num_classes=num_classes)
     trainer = Trainer(
         default_root_dir=root, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, inference_mode=False, accelerator="cpu", devices=1, callbacks=[callback],
     )
-    trainer.test(module, dataloaders=DataLoader(TensorDataset(x, y), batch_size=batch_size), verbose=False)
+    trainer.test(module, datamodule=InMemory(x, y, batch_size, box), verbose=False)
     return module
 
 

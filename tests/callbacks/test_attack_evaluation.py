@@ -6,13 +6,20 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from torchmetrics.functional.classification import multiclass_calibration_error
+
 from advconf.attacks import FGSM, PGD
 from advconf.callbacks import AttackEvaluation
 from advconf.callbacks.records import calibration_error
 from advconf.errors import AdvconfError
-from advconf.metrics import detection_auroc, expected_calibration_error
+from advconf.metrics import detection_auroc
 from tests.callbacks.evaluation_run import results, run_test
 from tests.attacks.toys import Overshoot, Quantized, held_out_points, overshoot_points, trained_mlp
+
+
+def expected_calibration_error(probs: Tensor, labels: Tensor) -> float:
+    """Top-label ECE of (N, K) probabilities, by torchmetrics' multiclass implementation (the oracle)."""
+    return float(multiclass_calibration_error(probs, labels, num_classes=probs.shape[1], n_bins=15, norm="l1"))
 
 # Example k is the input [k]; attacking it turns it into [100 + k]. The model looks logits up.
 CLEAN = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, 0.5]])
@@ -29,8 +36,14 @@ class Lookup(nn.Module):
 class Shift:
     """A gradient-free 'attack' that swaps each input for its attacked id."""
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: object = None) -> Tensor:
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: object = None, generator: object = None) -> Tensor:
+        self.calls.append(len(x))
+        self.boxes.append(box)
         return x + 100
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.boxes: list[object] = []
 
 
 def test_metrics_on_hand_built_logits(tmp_path):
@@ -71,18 +84,20 @@ class TenClasses(nn.Module):
         return torch.where(attacked, torch.roll(ranks, 4, dims=1), ranks)
 
 
-def test_top5_accuracy_is_reported_for_models_with_more_than_five_classes(tmp_path):
+def test_top5_accuracy_comes_from_attacked_inputs_for_every_example(tmp_path):
     x = torch.zeros(4, 1)
     y = torch.tensor([9, 5, 4, 0])  # clean ranks 1, 5, 6, 10 → top-1 1/4, top-5 2/4
-    run_test(AttackEvaluation(Shift(), eps=[1.0], name="top5", masking_checks=False), TenClasses(), x, y,
+    shift = Shift()
+    run_test(AttackEvaluation(shift, eps=[1.0], name="top5", masking_checks=False), TenClasses(), x, y,
              tmp_path, num_classes=10)
     result = results(tmp_path, "top5")
     assert result["clean"]["accuracy"] == pytest.approx(0.25)
     assert result["clean"]["top5_accuracy"] == pytest.approx(0.5)
-    # Only example 0 was right, so only it is attacked: rolled by 4, its label 9 drops to rank 5 (top-5
-    # but not top-1); the others keep their clean logits (ranks 5, 6, 10).
+    # Example 1 is wrong in top-1 but right in top-5, so it is attacked too (two examples, not one):
+    # rolled by 4, label 9 of example 0 drops to rank 5 (top-5, not top-1), label 5 of example 1 to rank 9.
+    assert shift.calls == [2]
     assert result["results"][0]["accuracy"] == pytest.approx(0.0)
-    assert result["results"][0]["top5_accuracy"] == pytest.approx(0.5)
+    assert result["results"][0]["top5_accuracy"] == pytest.approx(0.25)
     lookup = tmp_path / "two"
     run_test(AttackEvaluation(Shift(), eps=[1.0], name="two"), Lookup(), torch.arange(4.0).view(-1, 1), LABELS, lookup)
     assert "top5_accuracy" not in results(lookup, "two")["clean"]
@@ -151,3 +166,115 @@ def test_masking_checks_can_be_switched_off(tmp_path):
 def test_masking_cost_controls_must_be_positive(option):
     with pytest.raises(AdvconfError, match=option):
         AttackEvaluation(FGSM(), **{option: 0})
+
+
+def test_skip_decided_never_reports_higher_accuracy_than_attacking_every_example(tmp_path):
+    # FGSM is deterministic: with skipping, examples not yet broken are attacked exactly as without,
+    # and those broken at a smaller budget stay broken, so accuracy can only be lower or equal.
+    x, y = overshoot_points()
+    eps = [0.0, 0.05, 0.45, 0.9]
+    for skip in (True, False):
+        run_test(AttackEvaluation(FGSM(), eps=eps, name=f"skip{skip}", skip_decided=skip, masking_checks=False),
+                 Overshoot(), x, y, tmp_path)
+    skipped, full = results(tmp_path, "skipTrue"), results(tmp_path, "skipFalse")
+    assert skipped["skipped_decided"] and not full["skipped_decided"]
+    accuracy = [[row["accuracy"] for row in r["results"]] for r in (skipped, full)]
+    assert all(a <= b for a, b in zip(*accuracy))
+    # The overshooting model: the full computation sees accuracy come back at the largest budget.
+    assert accuracy[1] == [1.0, 1.0, 0.0, 1.0] and accuracy[0] == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_skip_decided_false_attacks_every_example_at_every_budget(tmp_path):
+    shift = Shift()
+    run_test(AttackEvaluation(shift, eps=[0.5, 1.0], name="all", skip_decided=False), Lookup(),
+             torch.arange(4.0).view(-1, 1), LABELS, tmp_path, batch_size=4)
+    assert shift.calls == [4, 4]
+    skipping = Shift()
+    run_test(AttackEvaluation(skipping, eps=[0.5, 1.0], name="skip"), Lookup(), torch.arange(4.0).view(-1, 1), LABELS,
+             tmp_path, batch_size=4)
+    assert skipping.calls == [3, 1]  # clean: three right; after the first budget only example 1 still is
+
+
+class NoisyInput(nn.Module):
+    """Randomness that eval mode does not switch off: Gaussian noise on the input of a linear model."""
+
+    def __init__(self, weight: Tensor) -> None:
+        super().__init__()
+        self.linear = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.linear.weight.copy_(weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x + 0.5 * torch.randn_like(x))
+
+
+def test_a_random_model_is_attacked_on_every_example_and_the_results_say_so(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    model = NoisyInput(torch.randn(2, 64, generator=generator))
+    x, y = torch.rand(40, 64, generator=generator), torch.randint(0, 2, (40,), generator=generator)
+    shift = CountingFGSM()
+    run_test(AttackEvaluation(shift, eps=[0.05, 0.1], name="random", masking_checks=False), model, x, y, tmp_path, batch_size=40)
+    result = results(tmp_path, "random")
+    assert result["randomness"] is True and result["skipped_decided"] is False
+    assert shift.calls == [40, 40]
+
+
+class CountingFGSM(FGSM):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def __call__(self, model, x, y, eps, box=(0.0, 1.0), generator=None):
+        self.calls.append(len(x))
+        return super().__call__(model, x, y, eps, box, generator)
+
+
+def test_eot_attacks_every_example(tmp_path):
+    x, y = held_out_points(40)
+    run_test(AttackEvaluation(PGD(steps=2, gradient_samples=2), eps=[0.1], name="eot", masking_checks=False),
+             trained_mlp(), x, y, tmp_path)
+    assert results(tmp_path, "eot")["skipped_decided"] is False
+
+
+def test_targeted_attacks_are_refused():
+    with pytest.raises(AdvconfError, match="targeted"):
+        AttackEvaluation(PGD(targeted=True), eps=[0.1])
+
+
+def test_results_record_the_box_the_attack_used(tmp_path):
+    shift = Shift()
+    run_test(AttackEvaluation(shift, eps=[1.0], name="box"), Lookup(), torch.arange(4.0).view(-1, 1), LABELS, tmp_path,
+             box=(-1.0, 2.0))
+    assert shift.boxes == [(-1.0, 2.0)] and results(tmp_path, "box")["box"] == [-1.0, 2.0]
+    unbounded = Shift()
+    run_test(AttackEvaluation(unbounded, eps=[1.0], name="none"), Lookup(), torch.arange(4.0).view(-1, 1), LABELS,
+             tmp_path, box=None)
+    assert unbounded.boxes == [None] and results(tmp_path, "none")["box"] is None
+
+
+def test_an_evaluation_without_a_declared_box_is_refused(tmp_path):
+    module = run_test.__globals__["Classifier"](Lookup(), num_classes=2)
+    trainer = run_test.__globals__["Trainer"](default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+                                              inference_mode=False, callbacks=[AttackEvaluation(Shift(), eps=[1.0], name="x")])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(4.0).view(-1, 1), LABELS))
+    with pytest.raises(AdvconfError, match="input_box"):
+        trainer.test(module, dataloaders=loader, verbose=False)
+
+
+def test_vulnerability_auroc_matches_a_hand_count(tmp_path):
+    # Clean-right examples 0, 1, 3 (confidences by hand below); the attack breaks 0 and 3, not 1.
+    run_test(AttackEvaluation(Shift(), eps=[1.0], name="vuln"), Lookup(), torch.arange(4.0).view(-1, 1), LABELS, tmp_path)
+    row = results(tmp_path, "vuln")["results"][0]
+    conf = torch.softmax(CLEAN, 1).max(1).values  # 0.881, 0.731, 0.953, 0.622
+    # Pairs (broken, unbroken): (0, 1): conf 0.881 > 0.731, low confidence does not mark 0 -> 0;
+    # (3, 1): 0.622 < 0.731 -> 1. AUROC = 1/2.
+    assert conf[0] > conf[1] > conf[3]
+    assert row["vulnerability_auroc_confidence"] == pytest.approx(0.5)
+    # Margins: 2.0, 1.0, 0.5 for examples 0, 1, 3 -> same ordering, same AUROC.
+    assert row["vulnerability_auroc_margin"] == pytest.approx(0.5)
+
+
+def test_vulnerability_auroc_is_null_when_nothing_breaks(tmp_path):
+    x, y = held_out_points(30)
+    run_test(AttackEvaluation(FGSM(), eps=[0.0], name="none", masking_checks=False), trained_mlp(), x, y, tmp_path)
+    assert results(tmp_path, "none")["results"][0]["vulnerability_auroc_confidence"] is None

@@ -10,7 +10,7 @@ from advconf.callbacks import NonExampleEvaluation
 from advconf.errors import AdvconfError
 from advconf.metrics import detection_auroc
 from advconf.plots import non_example_figsize
-from advconf.results import PICTURE_DPI
+from advconf.plots import PICTURE_DPI
 from tests.callbacks.evaluation_run import results, run_test
 
 SHAPE = (1, 6, 6)
@@ -28,7 +28,7 @@ def test_non_examples_raise_the_target_probability_and_stay_in_the_box(tmp_path)
     attack = NonExampleAscent(steps=20)
     x, y = torch.rand(40, *SHAPE), torch.randint(0, 3, (40,))
     run_test(NonExampleEvaluation(attack), model, x, y, tmp_path, num_classes=3)
-    result = results(tmp_path, "fooling")
+    result = results(tmp_path, "non-examples")
     start, targets = attack.start(3, SHAPE)
     before = score_non_examples(model, start, targets).target_probability
     after = torch.tensor([row["target_probability"] for row in result["non_examples"]])
@@ -47,10 +47,10 @@ def test_same_seed_gives_the_same_non_examples_and_grid_size(tmp_path):
     x, y = torch.rand(8, *SHAPE), torch.randint(0, 3, (8,))
     for run in ("a", "b"):
         run_test(NonExampleEvaluation(NonExampleAscent(steps=5, seed=3), per_class=2), linear_image_model(), x, y, tmp_path / run, num_classes=3)
-    a, b = results(tmp_path / "a", "fooling"), results(tmp_path / "b", "fooling")
+    a, b = results(tmp_path / "a", "non-examples"), results(tmp_path / "b", "non-examples")
     assert a["non_examples"] == b["non_examples"] and len(a["non_examples"]) == 6
     width, height = non_example_figsize(rows=2, cols=3)
-    with Image.open(tmp_path / "a" / "results" / "fooling.png") as png:
+    with Image.open(tmp_path / "a" / "results" / "non-examples.png") as png:
         assert png.format == "PNG"
         assert png.size == (round(width * PICTURE_DPI), round(height * PICTURE_DPI)) == (450, 420)
 
@@ -71,9 +71,9 @@ class Disc(nn.Module):
 def test_points_without_image_shape_get_scores_but_no_picture(tmp_path):
     x = torch.randn(20, 2)
     run_test(NonExampleEvaluation(NonExampleAscent(steps=10)), Disc(), x, (x.norm(dim=1) > 1).long(), tmp_path)
-    result = results(tmp_path, "fooling")
+    result = results(tmp_path, "non-examples")
     assert len(result["non_examples"]) == 2 and result["detection_auroc"] is not None
-    assert not (tmp_path / "results" / "fooling.png").exists()
+    assert not (tmp_path / "results" / "non-examples.png").exists()
 
 
 def test_per_class_must_be_positive():

@@ -53,10 +53,6 @@ def test_offset_writes_one_csv_row_per_sign_and_offset_and_a_png(tmp_path):
     assert (tmp_path / "results" / "dc.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_offset_default_grid_spans_the_unit_box():
-    assert OffsetEvaluation().offsets == pytest.approx([0.1 * i for i in range(11)])
-
-
 def test_offsets_are_magnitudes():
     with pytest.raises(AdvconfError, match="non-negative"):
         OffsetEvaluation(offsets=[-0.1, 0.2])

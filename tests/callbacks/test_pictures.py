@@ -6,14 +6,13 @@ import wandb
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
-from torch.utils.data import DataLoader, TensorDataset
 
 from advconf.attacks import NonExampleAscent
 from advconf.callbacks import ModelPictures, NonExampleEvaluation
 from advconf.errors import AdvconfError
 from advconf.models import MLP, LogisticRegression, VanillaCNN
 from advconf.module import Classifier
-from tests.callbacks.evaluation_run import run_test
+from tests.callbacks.evaluation_run import InMemory, run_test
 from tests.helpers import read_json
 
 
@@ -61,11 +60,11 @@ def test_pictures_and_the_non_example_grid_go_to_wandb(tmp_path):
     callbacks = [ModelPictures(), NonExampleEvaluation(NonExampleAscent(steps=2))]
     trainer = Trainer(default_root_dir=tmp_path, logger=WandbLogger(save_dir=tmp_path, offline=True, project="advconf-test"),
                       enable_progress_bar=False, enable_checkpointing=False, inference_mode=False, callbacks=callbacks)
-    data = DataLoader(TensorDataset(torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))), batch_size=4)
+    data = InMemory(torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,)), batch_size=4, box=(0.0, 1.0))
     try:
-        trainer.test(Classifier(VanillaCNN(nf=4), num_classes=10), dataloaders=data, verbose=False)
+        trainer.test(Classifier(VanillaCNN(nf=4), num_classes=10), datamodule=data, verbose=False)
     finally:
         wandb.finish()
     media = tmp_path / "wandb"
     assert list(media.glob("offline-run-*/files/media/images/pictures/filters_*.png"))
-    assert list(media.glob("offline-run-*/files/media/images/fooling/images_*.png"))
+    assert list(media.glob("offline-run-*/files/media/images/non-examples/images_*.png"))

@@ -102,5 +102,6 @@ def test_checkpoint_from_a_different_architecture(untouched, capsys):
 
 def test_data_of_the_wrong_shape_for_the_architecture(untouched, capsys):
     config, _ = untouched
-    msg = cli_error(["fit", "--config", config, "--data.init_args.dim", "3", "--trainer.max_epochs", "1"], capsys)
+    msg = cli_error(["fit", "--config", config, "--data.init_args.dim", "3", "--trainer.max_epochs", "1",
+                     "--trainer.default_root_dir", config.parent / "other"], capsys)
     assert "expects inputs of shape (2,)" in msg and "(3,)" in msg

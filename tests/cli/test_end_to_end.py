@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from tests.helpers import REPO, read_json, run_cli, tiny_spheres_config, wandb_tables
+from tests.helpers import REPO, cli_error, read_json, run_cli, tiny_spheres_config, wandb_tables
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,17 @@ def test_test_with_pgd_writes_results_json_csv_png_and_wandb_table(trained):
     assert result["eps"] == [0.0, 0.05, 0.1, 0.2, 0.4]
     assert result["num_examples"] == 200
     assert result["checkpoint"] == str(ckpt)
+    saved = torch.load(ckpt, weights_only=True)
+    assert (result["checkpoint_step"], result["checkpoint_epoch"]) == (saved["global_step"], saved["epoch"])
     accuracy = [row["accuracy"] for row in result["results"]]
     assert accuracy[0] == pytest.approx(result["clean"]["accuracy"])
     assert result["clean"]["accuracy"] > 0.9
-    assert all(a >= b for a, b in zip(accuracy, accuracy[1:])), accuracy
     assert accuracy[-1] < 0.05  # eps 0.4 exceeds the 0.3 gap between the circles
+    # Skipping decided examples never reports more robustness than attacking every example.
+    run_cli(["test", "--config", config, "--ckpt_path", ckpt, "--attack", "pgd", "--attack.steps", "5",
+             "--attack.eps", "[0.0, 0.05, 0.1, 0.2, 0.4]", "--attack.skip_decided", "false", "--attack.name", "pgd-full"])
+    full = [row["accuracy"] for row in read_json(run_dir / "results" / "pgd-full.json")["results"]]
+    assert all(a <= b + 1e-9 for a, b in zip(accuracy, full)), (accuracy, full)
     with open(run_dir / "results" / "pgd.csv") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["accuracy"]) for r in rows] == pytest.approx(accuracy)
@@ -74,10 +80,24 @@ def test_two_presets_in_one_run_and_experiment_defaults_apply(trained):
     assert "steps" not in fgsm["attack"]["params"] and pgd["attack"]["params"]["steps"] == 3
 
 
-def test_rerunning_fit_in_the_same_run_directory_does_not_fail_on_config_yaml(trained, tmp_path):
+def test_a_fresh_fit_into_a_run_directory_with_checkpoints_is_refused(trained, capsys):
     root, config = trained
+    last = root / "checkpoints" / "tiny" / "ckpt" / "last.ckpt"
+    before = last.read_bytes()
+    msg = cli_error(["fit", "--config", config, "--trainer.max_epochs", "1"], capsys)
+    assert "already holds a run's checkpoints" in msg and "--ckpt_path last" in msg
+    assert last.read_bytes() == before
+
+
+def test_resuming_in_the_same_run_directory_rewrites_config_yaml(tmp_path):
+    # A requeued or resumed job writes its config again instead of failing on the existing file.
+    config = tiny_spheres_config(tmp_path, name="again")
     run_cli(["fit", "--config", config, "--trainer.max_epochs", "1"])
-    assert (root / "checkpoints" / "tiny" / "config.yaml").is_file()
+    saved = tmp_path / "checkpoints" / "again" / "config.yaml"
+    assert "max_epochs: 1" in saved.read_text()
+    run_cli(["fit", "--config", config, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    assert "max_epochs: 2" in saved.read_text()
+    assert torch.load(tmp_path / "checkpoints" / "again" / "ckpt" / "last.ckpt", weights_only=True)["epoch"] == 1
 
 
 def test_cli_as_a_subprocess_with_python_m(tmp_path):
@@ -104,12 +124,11 @@ def test_print_config_shows_the_resolved_config(tmp_path, capsys):
     assert "class_path: advconf.models.MLP" in out and "width: 7" in out
 
 
-def test_attack_overrides_reach_the_attack_inside_a_wrapper(trained):
+def test_attack_overrides_reach_the_attack_of_a_preset(trained):
     root, config = trained
     run_dir = root / "checkpoints" / "tiny"
     run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt",
-             "--attack", "eot-pgd", "--attack.steps", "2", "--attack.samples", "3", "--attack.eps", "0.1",
+             "--attack", "eot-pgd", "--attack.steps", "2", "--attack.gradient_samples", "3", "--attack.eps", "0.1",
              "--attack.masking_checks", "false"])
     attack = read_json(run_dir / "results" / "eot-pgd.json")["attack"]
-    assert attack["params"]["samples"] == 3
-    assert attack["params"]["attack"]["params"]["steps"] == 2
+    assert attack["params"]["gradient_samples"] == 3 and attack["params"]["steps"] == 2

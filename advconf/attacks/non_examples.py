@@ -1,4 +1,4 @@
-"""Non-example gradient ascent (paper §4.2, Figs 2, 3, 6, 7; Nguyen et al. 2015 "fooling images").
+"""Non-example gradient ascent (paper §4.2, Figs 2, 3, 6, 7; Nguyen et al. 2015 call them "fooling images").
 
 Start from noise N(0, noise_std) clipped to the box and ascend the log-probability of each target
 class. A robust model should either stay unconfident or turn the noise into something that looks
