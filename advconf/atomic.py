@@ -1,7 +1,7 @@
 """Atomic file writes: a killed or failed write never leaves a half-written file or replaces a good one."""
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,11 +12,12 @@ from typing import IO, Any
 def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``path``; on success fsync it and rename it onto ``path``.
 
-    The rename is atomic because both names are in the same directory (same file system).
+    The rename is atomic because both names are in the same directory (same file system). The file
+    gets the permissions of any newly created file (0666 less the umask), so a group can share it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = create_temporary(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -24,9 +25,22 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     sync_directory(path.parent)
+
+
+def create_temporary(path: Path) -> tuple[int, Path]:
+    """A new, empty ``.<name>.<random>.tmp`` beside ``path``, opened for writing.
+
+    Not ``tempfile.mkstemp``: it creates files readable by their owner only (0600), whatever the umask.
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def sync_directory(directory: Path) -> None:
