@@ -1,7 +1,9 @@
 """MNIST and Fashion-MNIST from their IDX files (plain or gzipped)."""
 
 import gzip
+import math
 import shutil
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -20,18 +22,28 @@ TORCHVISION = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """An unsigned-byte IDX array (the MNIST file format); gzip is detected from the name."""
+    """An unsigned-byte IDX array (the MNIST file format); gzip is detected from the name.
+
+    A damaged file is refused with an ``AdvconfError`` that names it and says what is wrong.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if raw[:3] != b"\x00\x00\x08":
-        raise AdvconfError(f"{path} is not an unsigned-byte IDX file")
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as error:  # a bad gzip stream is an OSError, a cut one an EOFError
+        raise AdvconfError(f"{path} cannot be read: {error}") from None
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
+        raise AdvconfError(f"{path} is not an unsigned-byte IDX file (it starts with bytes {raw[:4].hex() or 'none'})")
     ndim = raw[3]
+    start = 4 + 4 * ndim
+    if len(raw) < start:
+        raise AdvconfError(f"{path} is truncated: {len(raw)} bytes, less than its {start}-byte header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != np.prod(shape):
-        raise AdvconfError(f"{path} is truncated: header says {shape}, found {data.size} bytes")
-    return torch.from_numpy(data.reshape(shape).copy())
+    expected, found = math.prod(shape), len(raw) - start
+    if found != expected:
+        problem = "truncated" if found < expected else "too long"
+        raise AdvconfError(f"{path} is {problem}: the header says {' x '.join(map(str, shape))} bytes, found {found}")
+    return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(shape).copy())
 
 
 class MNISTDataModule(ImageDataModule):
@@ -89,4 +101,10 @@ class MNISTDataModule(ImageDataModule):
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         image_file, label_file = (self._find(name) for name in FILES[train])
         images, labels = read_idx(image_file), read_idx(label_file).long()
+        if images.dim() != 3 or tuple(images.shape[1:]) != self.image_shape[1:]:
+            raise AdvconfError(f"{image_file} holds an array of shape {tuple(images.shape)}, not N x 28 x 28 images")
+        if labels.shape != (len(images),):
+            raise AdvconfError(f"{label_file} holds an array of shape {tuple(labels.shape)}, not {len(images)} labels for {image_file}")
+        if len(labels) and labels.max() >= len(self.all_class_names):
+            raise AdvconfError(f"{label_file} has label {labels.max().item()}; {self.dataset} has classes 0..{len(self.all_class_names) - 1}")
         return images.unsqueeze(1), labels

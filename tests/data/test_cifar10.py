@@ -1,3 +1,7 @@
+import os
+import pickle
+
+import numpy as np
 import pytest
 import torch
 
@@ -70,3 +74,59 @@ def test_random_crop_flip_keeps_shape_and_shifts_content():
 def test_bad_class_subsets_are_refused(kwargs, message):
     with pytest.raises(AdvconfError, match=message):
         CIFAR10DataModule("unused", **kwargs)
+
+
+class RunsCode:
+    """What a malicious pickle holds: unpickling it would call os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def batch_bytes(**batch) -> bytes:
+    return pickle.dumps({"batch_label": "x", "filenames": [], **batch}, protocol=2)
+
+
+GOOD = {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1, 2, 9]}
+# What replaces data_batch_2, and the end of the error message.
+DAMAGE = {
+    "truncated": (lambda raw: raw[:-100], "is not a readable CIFAR-10 batch (UnpicklingError: pickle data was truncated)"),
+    "empty": (lambda raw: b"", "is not a readable CIFAR-10 batch (EOFError: Ran out of input)"),
+    "not a pickle": (lambda raw: b"<html>", "is not a readable CIFAR-10 batch (UnpicklingError: invalid load key, '<'.)"),
+    "no labels": (lambda raw: pickle.dumps({"data": GOOD["data"]}), "is not a CIFAR-10 batch: it has no 'data' and 'labels'"),
+    "wrong image size": (lambda raw: batch_bytes(data=np.zeros((4, 1024), np.uint8), labels=GOOD["labels"]),
+                         ": 'data' is uint8 of shape (4, 1024), not N x 3072 bytes (32 x 32 RGB images)"),
+    "label count": (lambda raw: batch_bytes(data=GOOD["data"], labels=[0, 1]), ": 'labels' has shape (2,), not 4 integer labels"),
+    "label range": (lambda raw: batch_bytes(data=GOOD["data"], labels=[0, 1, 2, 10]), ": labels must be 0..9, found 0..10"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_batch_file_is_refused_with_its_name_and_what_is_wrong(tmp_path, damage):
+    folder = write_cifar10(tmp_path)
+    path = folder / "data_batch_2"
+    change, message = DAMAGE[damage]
+    path.write_bytes(change(path.read_bytes()))
+    with pytest.raises(AdvconfError) as error:
+        CIFAR10DataModule(str(tmp_path)).setup("fit")
+    assert str(error.value) == f"{path}{'' if message.startswith(':') else ' '}{message}"
+
+
+def test_a_batch_file_that_would_run_code_is_refused_without_running_it(tmp_path):
+    folder = write_cifar10(tmp_path)
+    marker = tmp_path / "code-ran"
+    (folder / "test_batch").write_bytes(pickle.dumps(RunsCode(marker), protocol=2))
+    with pytest.raises(AdvconfError, match=r"test_batch is not a readable CIFAR-10 batch \(UnpicklingError: it refers to (posix|os)\.system"):
+        CIFAR10DataModule(str(tmp_path)).setup("test")
+    assert not marker.exists()
+
+
+def test_batches_pickled_by_python_2_era_protocol_load(tmp_path):
+    folder = write_cifar10(tmp_path)
+    (folder / "test_batch").write_bytes(batch_bytes(**GOOD))
+    dm = CIFAR10DataModule(str(tmp_path))
+    dm.setup("test")
+    assert dm.test_set.labels.tolist() == GOOD["labels"] and dm.test_set.images.shape == (4, 3, 32, 32)

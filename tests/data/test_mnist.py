@@ -1,12 +1,15 @@
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torchvision import datasets
 
 from advconf.data import MNISTDataModule
 from advconf.errors import AdvconfError
-from tests.data.formats import write_mnist
+from tests.data.formats import MNIST_NAMES, idx_bytes, write_mnist
+from tests.helpers import REPO, cli_error
 
 
 def test_real_fashion_mnist_yields_unit_range_images_and_relabelled_subset(fashion_mnist_dir):
@@ -118,9 +121,59 @@ def test_val_size_as_large_as_the_training_set_is_refused(tmp_path):
         MNISTDataModule("mnist", str(tmp_path), val_size=30).setup("fit")
 
 
-def test_truncated_idx_file_is_reported(tmp_path):
+# A damaged copy of one file (bytes -> bytes), and what the error says about it.
+DAMAGE = {
+    "truncated": (lambda raw: raw[:-10], "is truncated: the header says 200 x 28 x 28 bytes, found 156790"),
+    "too long": (lambda raw: raw + b"\0", "is too long: the header says 200 x 28 x 28 bytes, found 156801"),
+    "cut in the header": (lambda raw: raw[:6], "is truncated: 6 bytes, less than its 16-byte header"),
+    "not IDX": (lambda raw: b"PK\x03\x04" + raw[4:], "is not an unsigned-byte IDX file (it starts with bytes 504b0304)"),
+    "empty": (lambda raw: b"", "is not an unsigned-byte IDX file (it starts with bytes none)"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_idx_file_is_refused_with_its_name_and_what_is_wrong(tmp_path, damage):
     write_mnist(tmp_path, gz=False)
     path = tmp_path / "train-images-idx3-ubyte"
-    path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(AdvconfError, match="truncated"):
+    change, message = DAMAGE[damage]
+    path.write_bytes(change(path.read_bytes()))
+    with pytest.raises(AdvconfError) as error:
         MNISTDataModule("mnist", str(tmp_path)).setup("fit")
+    assert str(error.value) == f"{path} {message}"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda raw: raw[: len(raw) // 2], "cannot be read: Compressed file ended before the end-of-stream marker was reached"),
+    (lambda raw: b"\x1f\x8b" + bytes(len(raw) - 2), "cannot be read: Unknown compression method"),
+    (lambda raw: b"plain text", "cannot be read: Not a gzipped file (b'pl')"),
+])
+def test_damaged_gzip_file_is_refused_with_its_name(tmp_path, change, message):
+    write_mnist(tmp_path, gz=True)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(change(path.read_bytes()))
+    with pytest.raises(AdvconfError) as error:
+        MNISTDataModule("mnist", str(tmp_path)).setup("test")
+    assert str(error.value) == f"{path} {message}"
+
+
+@pytest.mark.parametrize("split, arrays, message", [
+    ("train", (np.zeros((200, 28, 27)), np.zeros(200)), "train-images-idx3-ubyte holds an array of shape (200, 28, 27), not N x 28 x 28 images"),
+    ("test", (np.zeros((50, 28, 28)), np.zeros(49)), "t10k-labels-idx1-ubyte holds an array of shape (49,), not 50 labels for"),
+    ("test", (np.zeros((50, 28, 28)), np.full(50, 12)), "t10k-labels-idx1-ubyte has label 12; mnist has classes 0..9"),
+])
+def test_idx_files_that_do_not_match_are_refused(tmp_path, split, arrays, message):
+    write_mnist(tmp_path, gz=False)
+    for name, array in zip(MNIST_NAMES[split], arrays):
+        (tmp_path / name).write_bytes(idx_bytes(array))
+    with pytest.raises(AdvconfError, match=re.escape(message)):
+        MNISTDataModule("mnist", str(tmp_path)).setup("fit" if split == "train" else "test")
+
+
+def test_fit_on_a_damaged_file_ends_with_one_line_naming_it(tmp_path, capsys):
+    write_mnist(tmp_path / "data", gz=True)
+    path = tmp_path / "data" / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:20])
+    args = ["fit", "--config", REPO / "configs" / "fashion_logreg.yaml", "--data.init_args.dataset", "mnist",
+            "--data.init_args.data_dir", tmp_path / "data", "--data.init_args.val_size", "10",
+            "--trainer.default_root_dir", tmp_path / "run", "--trainer.logger", "false"]
+    assert cli_error(args, capsys) == f"advconf: error: {path} cannot be read: Compressed file ended before the end-of-stream marker was reached"
