@@ -23,6 +23,7 @@ from advconf.reliability import AtomicCheckpointIO, PreemptionCheckpoint
 from advconf.run_directory import check_fit_directory, confine_to_run_directory
 
 EVALUATING = ("test", "validate")
+COUNT_OR_FRACTION = {f"trainer.limit_{stage}_batches" for stage in ("train", "val", "test", "predict")}
 # Subcommands that are not Trainer methods: dispatched before LightningCLI, listed in its help.
 TOOLS = {
     "data": ("advconf.data.commands", "Prepare data sets (FFCV .beton files, the MNIST sample)."),
@@ -62,6 +63,11 @@ class AdvconfCLI(LightningCLI):
             parser._subcommands_action.add_subcommand(name, ArgumentParser(description=description), help=description)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # Lightning annotates these `float | int`, so jsonargparse would read `1` as 1.0 (all batches)
+        # instead of one batch: try int first.
+        for action in parser._actions:
+            if action.dest in COUNT_OR_FRACTION:
+                action._typehint = int | float | None
         parser.add_argument(
             "--attack_defaults",
             type=dict[str, dict[str, Any]],

@@ -1,0 +1,81 @@
+"""Issue 16's evaluation rows: results are never silently replaced by a different kind of result,
+every run says what it wrote, and `limit_test_batches 1` is one batch."""
+
+import pytest
+
+from tests.helpers import read_json, run_cli, tiny_spheres_config
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """A tiny spheres run, fitted and evaluated with FGSM on its whole test set (200 examples)."""
+    root = tmp_path_factory.mktemp("kinds")
+    config = tiny_spheres_config(root, name="kinds")
+    run_cli(["fit", "--config", config, "--trainer.max_epochs", "1"])
+    run_dir = root / "checkpoints" / "kinds"
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm"])
+    return config, run_dir
+
+
+def fgsm(run_dir, stem="fgsm"):
+    return read_json(run_dir / "results" / f"{stem}.json")
+
+
+def test_fewer_examples_write_beside_the_full_result_and_say_where(evaluated, capsys):
+    config, run_dir = evaluated
+    full = (run_dir / "results" / "fgsm.json").read_bytes()
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm",
+             "--trainer.limit_test_batches", "2"])
+    assert (run_dir / "results" / "fgsm.json").read_bytes() == full
+    assert fgsm(run_dir, "fgsm-100examples")["num_examples"] == 100  # two batches of 50
+    out = capsys.readouterr().out
+    assert "written beside it" in out and str(run_dir / "results" / "fgsm-100examples.json") in out
+
+
+def test_limit_test_batches_one_means_one_batch(evaluated):
+    config, run_dir = evaluated
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm",
+             "--trainer.limit_test_batches", "1"])
+    assert fgsm(run_dir, "fgsm-50examples")["num_examples"] == 50
+    assert fgsm(run_dir)["num_examples"] == 200
+
+
+def test_an_untrained_model_never_replaces_a_trained_result(evaluated, capsys):
+    config, run_dir = evaluated
+    full = (run_dir / "results" / "fgsm.json").read_bytes()
+    run_cli(["test", "--config", config, "--attack", "fgsm"])  # no --ckpt_path: a random model
+    assert (run_dir / "results" / "fgsm.json").read_bytes() == full
+    untrained = fgsm(run_dir, "fgsm-untrained")
+    assert untrained["checkpoint"] is None and untrained["checkpoint_step"] is None
+    assert "fgsm-untrained.json" in capsys.readouterr().out
+
+
+def test_overwrite_replaces_on_request(evaluated):
+    config, run_dir = evaluated
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm",
+             "--trainer.limit_test_batches", "1", "--attack.overwrite", "true", "--attack.name", "fgsm-copy"])
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm",
+             "--attack.name", "fgsm-copy"])
+    assert fgsm(run_dir, "fgsm-copy")["num_examples"] == 200  # more examples: replaces without asking
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm",
+             "--trainer.limit_test_batches", "1", "--attack.overwrite", "true", "--attack.name", "fgsm-copy"])
+    assert fgsm(run_dir, "fgsm-copy")["num_examples"] == 50
+    assert not (run_dir / "results" / "fgsm-copy-50examples.json").exists()
+
+
+def test_results_say_which_checkpoint_step_was_evaluated(evaluated):
+    _, run_dir = evaluated
+    result = fgsm(run_dir)
+    assert result["checkpoint"].endswith("last.ckpt") and result["checkpoint_step"] == 20  # 1000 / 50 batches
+    assert result["checkpoint_epoch"] == 0 and result["box"] is None  # spheres: unbounded
+
+
+def test_budgets_written_as_fractions_are_accepted_on_the_command_line_and_in_configs(evaluated, tmp_path):
+    config, run_dir = evaluated
+    run_cli(["test", "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm",
+             "--attack.eps", "[2/255, 8/255]", "--attack.name", "fractions"])
+    assert fgsm(run_dir, "fractions")["eps"] == [pytest.approx(2 / 255), pytest.approx(8 / 255)]
+    overlay = tmp_path / "budgets.yaml"
+    overlay.write_text("attack_defaults:\n  fgsm:\n    eps: [1/10, 0.2]\n    name: from-config\n")
+    run_cli(["test", "--config", config, "--config", overlay, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm"])
+    assert fgsm(run_dir, "from-config")["eps"] == [pytest.approx(0.1), 0.2]
