@@ -123,7 +123,7 @@ def fired(flags: dict[str, dict]) -> list[str]:
 
 
 class MaskingProbe:
-    """Accumulates what ``check_all`` needs over the first ``limit`` examples an evaluation sees.
+    """Accumulates what ``check_all`` needs over at most ``limit`` examples.
 
     The evaluated attack's own curve cannot show non-monotone accuracy when examples already fooled
     are skipped (it is monotone by construction), so the probe re-runs the attack from scratch at

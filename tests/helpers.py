@@ -22,7 +22,7 @@ def tiny_spheres_config(root: Path, name: str = "tiny", width: int = 32, **data:
     config["trainer"]["callbacks"][0]["init_args"]["dirpath"] = str(run_dir / "ckpt")
     config["model"]["model"]["init_args"]["width"] = width
     config["model"]["optimizer"]["init_args"]["lr"] = 0.01
-    config["data"]["init_args"].update(train_size=1000, val_size=100, test_size=200, batch_size=50, **data)
+    config["data"]["init_args"].update({"train_size": 1000, "val_size": 100, "test_size": 200, "batch_size": 50, **data})
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

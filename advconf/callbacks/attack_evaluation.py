@@ -94,7 +94,7 @@ class AttackEvaluation(Evaluation):
         name: name of the result files and of the W&B keys.
         skip_decided: do not re-attack examples already decided (see above).
         masking_checks: run the gradient-masking checks (gradient attacks only).
-        masking_examples: how many of the first test examples (per process) the checks use.
+        masking_examples: how many of the test set's first examples the checks use.
         masking_steps: steps of the PGD reference when the evaluated attack is not iterative itself.
         overwrite: see ``Evaluation``.
     """
@@ -134,7 +134,7 @@ class AttackEvaluation(Evaluation):
         if self.probe:
             self.probe.reset()
 
-    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor) -> dict[str, Tensor | None]:
+    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor, index: Tensor) -> dict[str, Tensor | None]:
         with torch.no_grad():
             logits = pl_module(x)
         if self.randomness is None:
@@ -166,7 +166,9 @@ class AttackEvaluation(Evaluation):
             conf.append(adv_conf)
             top5.append(None if broken5 is None else ~broken5)
         if self.probe:
-            self.probe.update(pl_module, x, y, self.box)
+            first = (index >= 0) & (index < self.masking_examples)  # the test set's first examples, however it is split
+            if first.any():
+                self.probe.update(pl_module, x[first], y[first], self.box)
         return {
             "correct": torch.stack(correct, dim=1),
             "confidence": torch.stack(conf, dim=1),

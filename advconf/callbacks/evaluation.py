@@ -2,7 +2,8 @@
 input box, per-example records gathered over processes, the results files (JSON/CSV/PNG and W&B)
 and the console table. A new evaluation is a subclass with two methods (see docs/architecture.md):
 
-- ``evaluate_batch(pl_module, x, y) -> {column: per-example tensor}``: what to record of a batch;
+- ``evaluate_batch(pl_module, x, y, index) -> {column: per-example tensor}``: what to record of a
+  batch (``index``: the examples' positions in the test set);
 - ``report(trainer, pl_module, columns) -> Report``: the files' content from the gathered columns.
 """
 
@@ -86,7 +87,7 @@ class Evaluation(Callback):
     def reset(self) -> None:
         """Start of the test epoch: clear any state beyond the records."""
 
-    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor) -> dict[str, Tensor | None]:
+    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor, index: Tensor) -> dict[str, Tensor | None]:
         raise NotImplementedError
 
     def gather_more(self, pl_module: LightningModule) -> Any:
@@ -122,7 +123,8 @@ class Evaluation(Callback):
         grad_mode = torch.enable_grad() if self.needs_gradients else torch.no_grad()
         with torch.inference_mode(False), grad_mode, attack_gradients(pl_module):
             x, y = batch[0].clone(), batch[1].clone()
-            self.records.add(**self.evaluate_batch(pl_module, x, y))
+            index = self.records.next_indices(len(x))
+            self.records.add(index, **self.evaluate_batch(pl_module, x, y, index))
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         columns = self.records.gather(pl_module)  # every process takes part in the gathers

@@ -12,11 +12,14 @@ class FiniteCheck(Callback):
     """Stop training with a clear error at the first non-finite loss or weight.
 
     The loss is checked before its backward pass, so the bad step never reaches the weights; weights
-    are checked after each optimizer step. The error is raised before any ``ModelCheckpoint`` runs
-    for that step (Lightning calls checkpoint callbacks last), so the last good checkpoint is kept.
+    are checked after each training batch (each chunk, with the Classifier's ``steps_per_chunk``; a
+    bad update inside a chunk makes the next step's loss non-finite). The error is raised before any
+    ``ModelCheckpoint`` runs for that batch (Lightning calls checkpoint callbacks last), so the last
+    good checkpoint is kept.
 
     Args:
-        check_weights: also check every parameter after each training batch (one pass over the weights).
+        check_weights: also check the parameters after each training batch (one fused pass over the
+            weights and one device synchronisation, not one per parameter).
     """
 
     def __init__(self, check_weights: bool = True) -> None:
@@ -31,6 +34,9 @@ class FiniteCheck(Callback):
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not self.check_weights:
+            return
+        # The largest |weight| is finite exactly when every weight is (NaN and inf propagate).
+        if torch.isfinite(torch.nn.utils.get_total_norm(list(pl_module.parameters()), norm_type="inf")):
             return
         for name, param in pl_module.named_parameters():
             if not torch.isfinite(param).all():

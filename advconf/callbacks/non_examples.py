@@ -44,7 +44,7 @@ class NonExampleEvaluation(Evaluation):
         self.attack = attack or NonExampleAscent()
         self.per_class = per_class
 
-    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor) -> dict[str, Tensor | None]:
+    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor, index: Tensor) -> dict[str, Tensor | None]:
         return {"confidence": confidence(pl_module(x))}
 
     def generate(self, trainer: Trainer, pl_module: LightningModule) -> tuple[Tensor, Tensor]:

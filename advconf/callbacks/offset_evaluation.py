@@ -41,7 +41,7 @@ class OffsetEvaluation(Evaluation):
     def budgets(self) -> list[tuple[str, float]]:
         return [(sign, c) for sign in SIGNS for c in self.offsets]
 
-    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor) -> dict[str, Tensor | None]:
+    def evaluate_batch(self, pl_module: LightningModule, x: Tensor, y: Tensor, index: Tensor) -> dict[str, Tensor | None]:
         logits = pl_module(x)
         correct, conf = [predictions(logits) == y], [confidence(logits)]
         for sign, c in self.budgets():

@@ -7,7 +7,7 @@ inputs, so a 10k-example test set with a ten-budget grid stays well under a mega
 Under DDP, Lightning's ``DistributedSampler`` pads the test set so every process gets as many
 examples as the others, repeating the first ones; counting those twice would change
 ``num_examples`` and every accuracy. Each record therefore carries the dataset index of its
-example, and ``ExampleRecords.gather`` keeps one record per index, in index order.
+example (-1 for padding), and ``ExampleRecords.gather`` keeps one record per index, in index order.
 """
 
 from typing import Any
@@ -25,7 +25,8 @@ ECE_BINS = 15
 
 
 def example_order(trainer: Trainer) -> list[int] | None:
-    """Dataset indices of the examples this process's test loader serves, in the order it serves them.
+    """Dataset indices of the examples this process's test loader serves, in the order it serves them,
+    with -1 for the padding a ``DistributedSampler`` adds (repeats that must not count twice).
 
     Known for a sequential ``DataLoader`` (plain, or Lightning's ``DistributedSampler(shuffle=False)``)
     and for FFCV's sequential loader; ``None`` otherwise.
@@ -34,13 +35,24 @@ def example_order(trainer: Trainer) -> list[int] | None:
     loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
     if isinstance(loader, DataLoader):
         sampler = getattr(loader.batch_sampler, "sampler", loader.sampler)
-        if isinstance(sampler, SequentialSampler) or (isinstance(sampler, DistributedSampler) and not sampler.shuffle):
-            return [int(i) for i in sampler]
+        if isinstance(sampler, SequentialSampler):
+            return list(range(len(sampler)))
+        if isinstance(sampler, DistributedSampler) and not sampler.shuffle:
+            return without_padding(sampler, [int(i) for i in sampler])
         return None
     order = getattr(loader, "traversal_order", None)  # ffcv.Loader
     if order is not None and type(order).__name__ == "Sequential":
-        return [int(i) for i in order.sample_order(0)]
+        indices = [int(i) for i in order.sample_order(0)]
+        sampler = getattr(order, "sampler", None)  # set when distributed
+        return without_padding(sampler, indices) if isinstance(sampler, DistributedSampler) else indices
     return None
+
+
+def without_padding(sampler: DistributedSampler, indices: list[int]) -> list[int]:
+    """-1 at the positions a ``DistributedSampler(shuffle=False)`` filled with repeats: its k-th index on
+    this rank is position ``k * num_replicas + rank`` of the padded list, padding beyond the data's length."""
+    n = len(sampler.dataset)
+    return [i if k * sampler.num_replicas + sampler.rank < n else -1 for k, i in enumerate(indices)]
 
 
 class ExampleRecords:
@@ -55,16 +67,17 @@ class ExampleRecords:
         self._seen = 0
         self._columns: dict[str, list[Tensor]] = {}
 
-    def add(self, **columns: Tensor | None) -> None:
-        """Record one batch: every column has one row per example of the batch (``None`` = not recorded)."""
-        first = next(c for c in columns.values() if c is not None)
-        n = len(first)
+    def next_indices(self, n: int) -> Tensor:
+        """Dataset indices of the next ``n`` examples this process serves."""
         if self._order is None:
-            index = torch.arange(self._seen, self._seen + n)
-        else:
-            index = torch.tensor(self._order[self._seen : self._seen + n])
-        self._seen += n
-        self._columns.setdefault("index", []).append(index)
+            return torch.arange(self._seen, self._seen + n)
+        return torch.tensor(self._order[self._seen : self._seen + n], dtype=torch.long)
+
+    def add(self, index: Tensor, **columns: Tensor | None) -> None:
+        """Record one batch: the examples' dataset ``index`` and columns with one row per example
+        (``None`` = not recorded)."""
+        self._seen += len(index)
+        self._columns.setdefault("index", []).append(index.cpu())
         for name, column in columns.items():
             if column is not None:
                 self._columns.setdefault(name, []).append(column.detach().float().cpu())
@@ -85,10 +98,10 @@ class ExampleRecords:
             )
         gathered = {name: _all_gather_rows(pl_module, column) for name, column in sorted(local.items())}
         index = gathered.pop("index").long()
-        # The sampler's padding repeats examples: keep the first record of every index.
+        # Drop the sampler's padding, and keep one record of every index.
         order = torch.argsort(index, stable=True)
-        keep = torch.ones(len(index), dtype=torch.bool)
-        keep[1:] = index[order][1:] != index[order][:-1]
+        keep = index[order] >= 0
+        keep[1:] &= index[order][1:] != index[order][:-1]
         chosen = order[keep]
         return {name: column[chosen] for name, column in gathered.items()}
 

@@ -38,3 +38,13 @@ def test_budget_rows_count_successful_adversarial_examples_by_hand():
     # Pairs (broken, unbroken) with the broken one less confident: (3, 1) only -> 1 of 2.
     assert row["vulnerability_auroc_confidence"] == pytest.approx(0.5)
     assert row["vulnerability_auroc_margin"] == pytest.approx(0.5)  # margins 3, 2, 1: same order
+
+
+def test_padding_of_a_distributed_sampler_is_marked_so_no_example_counts_twice():
+    from torch.utils.data import DistributedSampler
+
+    from advconf.callbacks.records import without_padding
+
+    data = list(range(5))  # padded to 6: rank 0 gets 0, 2, 4; rank 1 gets 1, 3 and a repeat of 0
+    shards = [DistributedSampler(data, num_replicas=2, rank=r, shuffle=False) for r in (0, 1)]
+    assert [without_padding(s, list(s)) for s in shards] == [[0, 2, 4], [1, 3, -1]]
