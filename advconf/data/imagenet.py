@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
+from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
@@ -153,7 +154,7 @@ class ImageNetDataModule(LightningDataModule):
         else:
             crop = [CentreCrop(self.image_size, self.crop_ratio)]
         transform = v2.Compose([v2.ToImage(), *crop, v2.ToDtype(torch.float32, scale=True)])
-        dataset = ImageFolder(str(self.paths[split]), transform=transform)
+        dataset = image_folder(self.paths[split], transform=transform)
         # Lightning adds a DistributedSampler (shuffling with the trainer's seed) under DDP.
         return DataLoader(
             dataset,
@@ -164,6 +165,24 @@ class ImageNetDataModule(LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
         )
+
+
+def load_rgb(path: str) -> Image.Image:
+    """The image at ``path`` as RGB (torchvision's ``ImageFolder`` loader), or an ``AdvconfError``
+    naming the file when it cannot be decoded (PIL's messages often do not name it)."""
+    try:
+        with open(path, "rb") as f:
+            return Image.open(f).convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:  # what PIL raises for bad files
+        raise AdvconfError(f"image {path} cannot be read: {' '.join(str(error).split())}") from None
+
+
+def image_folder(root: Path, **kwargs: Any) -> ImageFolder:
+    """``ImageFolder(root)`` reading with ``load_rgb``; a tree without images is an ``AdvconfError``."""
+    try:
+        return ImageFolder(str(root), loader=load_rgb, **kwargs)
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as error:  # no class folders, no images...
+        raise AdvconfError(f"{root}: {' '.join(str(error).split())}") from None
 
 
 class CentreCrop(torch.nn.Module):

@@ -129,3 +129,19 @@ def test_ffcv_training_order_continues_from_the_trainers_epoch_after_a_resume(im
 
     assert not torch.equal(epochs[0], epochs[2])
     assert torch.equal(after_resume, epochs[2])
+
+
+def test_folder_backend_names_an_image_it_cannot_read(tmp_path: Path) -> None:
+    src = make_jpeg_folder(tmp_path, {"val": 2}, sizes=SQUARE_64)
+    bad = src / "val" / "class0" / "1.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])
+    module = data(src / "val", "folder", num_workers=0)
+    with pytest.raises(AdvconfError, match=f"^image {bad} cannot be read: "):
+        next(iter(module.val_dataloader()))
+
+
+def test_folder_backend_refuses_a_directory_without_images(tmp_path: Path) -> None:
+    (tmp_path / "val" / "class0").mkdir(parents=True)
+    module = data(tmp_path / "val", "folder")
+    with pytest.raises(AdvconfError, match=f"^{tmp_path / 'val'}: Found no valid file for the classes class0"):
+        module.val_dataloader()
