@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from advconf.attacks._applicability import require_classes
-from advconf.attacks._first_break import first_break
+from advconf.attacks._first_break import Attempt, first_break
 from advconf.attacks._gradients import (
     Box,
     Norm,
@@ -44,6 +44,7 @@ from advconf.attacks._gradients import (
     l2_norms,
     make_generator,
     make_projection,
+    _per_example,
 )
 from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, num_classes, predictions
@@ -51,6 +52,8 @@ from advconf.functional import classification_loss, num_classes, predictions
 Loss = Literal["ce", "dlr"]
 # (logits, labels, targets or None) -> per-example loss to maximise
 LossFn = Callable[[Tensor, Tensor, Tensor | None], Tensor]
+# (indices of the examples still standing, their targets or None, loss) -> one APGD run's points for them
+Runner = Callable[[Tensor, Tensor | None, LossFn], Tensor]
 
 
 def checkpoints(steps: int) -> list[int]:
@@ -98,10 +101,6 @@ def _targeted_dlr(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
     return targeted_dlr_loss(logits, y, target)
 
 
-def _per_example(values: Tensor, like: Tensor) -> Tensor:
-    return values.view(-1, *([1] * (like.ndim - 1)))
-
-
 class _APGDBase:
     """Shared arguments, checks and the single APGD run; subclasses choose the loss and the attempts."""
 
@@ -144,18 +143,15 @@ class _APGDBase:
             if eps == 0:
                 return clip_box(x, box)
             generator = make_generator(self.seed) if generator is None else generator
-            correct = predictions(logits) == y
-            run = self._runner(model, x, y, eps, box, generator)
-            return first_break(model, x, y, correct, self._attempts(run, logits))
 
-    def _attempts(self, run: Callable[[Tensor, Tensor | None, LossFn], Tensor], logits: Tensor) -> Iterator:
+            def run(index: Tensor, target: Tensor | None, loss_fn: LossFn) -> Tensor:
+                return self._single_run(model, x[index], y[index], target, loss_fn, eps, box, generator)
+
+            return first_break(model, x, y, predictions(logits) == y, self._attempts(run, logits))
+
+    def _attempts(self, run: Runner, logits: Tensor) -> Iterator[Attempt]:
+        """The runs to try in turn, each on the examples no earlier one broke."""
         raise NotImplementedError
-
-    def _runner(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator):
-        def run(index: Tensor, target: Tensor | None, loss_fn: LossFn) -> Tensor:
-            return self._single_run(model, x[index], y[index], target, loss_fn, eps, box, generator)
-
-        return run
 
     def _loss_and_gradient(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None, loss_fn: LossFn):
         """Per-example loss, logits and input gradient; with ``gradient_samples > 1`` the gradient is averaged
@@ -278,7 +274,7 @@ class APGD(_APGDBase):
         self.name = f"APGD-{loss.upper()}"
         self.min_classes, self.why = (3, "the DLR loss uses the third-largest logit") if loss == "dlr" else (2, "")
 
-    def _attempts(self, run, logits: Tensor) -> Iterator:
+    def _attempts(self, run: Runner, logits: Tensor) -> Iterator[Attempt]:
         loss_fn = _dlr if self.loss == "dlr" else _ce
         for _ in range(self.restarts):
             yield lambda index: run(index, None, loss_fn)
@@ -319,7 +315,7 @@ class APGDT(_APGDBase):
         super().__init__(norm, steps, restarts, rho, gradient_samples, seed)
         self.targets = check_count("targets", targets)
 
-    def _attempts(self, run, logits: Tensor) -> Iterator:
+    def _attempts(self, run: Runner, logits: Tensor) -> Iterator[Attempt]:
         ranked = logits.sort(dim=1).indices  # ascending: column -1 is the predicted class, -2 the runner-up
         for rank in range(2, min(self.targets, logits.shape[1] - 1) + 2):
             for _ in range(self.restarts):
