@@ -60,7 +60,7 @@ def points(runs: Sequence[Run], attack: str, eps: float, nonexamples: str | None
             "vulnerability_auroc_margin": at_eps.get("vulnerability_auroc_margin"),
         }
         rows.append(
-            {"run": run.label, "attack": attack, "eps": eps, "robust_accuracy": at_eps["accuracy"]}
+            {"run": run.label, "attack": attack, "eps": eps, "clean_accuracy": clean.get("accuracy"), "robust_accuracy": at_eps["accuracy"]}
             | {key: _number(value) for key, value in values.items()}
         )
     return rows

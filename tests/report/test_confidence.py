@@ -50,6 +50,7 @@ def test_points_correlations_and_pictures_over_five_runs(tmp_path):
     assert set(points) == set(RUNS)
     assert float(points["w1_l2_0"]["nonexample_confidence"]) == 0.98 and float(points["w1_l2_0"]["robust_accuracy"]) == 0.10
     assert points["w1_l2_05"]["vulnerability_auroc_confidence"] == "" and points["fp_l2_0"]["attack"] == "pgd"
+    assert float(points["fp_l2_0"]["clean_accuracy"]) == 0.9
     entries = {row["statistic"]: row for row in read_csv(out / "confidence_correlation.csv")}
     assert set(entries) == {"nonexample_confidence", "clean_confidence", "clean_ece", "vulnerability_auroc_confidence"}
     robust = np.array([v[0] for v in RUNS.values()])
