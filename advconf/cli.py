@@ -20,7 +20,7 @@ from advconf.checkpoints import check_checkpoint_matches, load_checkpoint
 from advconf.errors import AdvconfError
 from advconf.module import Classifier
 from advconf.reliability import AtomicCheckpointIO, PreemptionCheckpoint
-from advconf.run_directory import check_fit_directory, confine_to_run_directory
+from advconf.run_directory import check_fit_directory, confine_to_run_directory, log_offline_if_wandb_cannot_go_online
 
 EVALUATING = ("test", "validate")
 COUNT_OR_FRACTION = {f"trainer.limit_{stage}_batches" for stage in ("train", "val", "test", "predict")}
@@ -80,6 +80,7 @@ class AdvconfCLI(LightningCLI):
         if self.attacks.names and self.subcommand not in EVALUATING:
             raise AdvconfError(f"--attack works with {' and '.join(EVALUATING)}, not {self.subcommand}")
         confine_to_run_directory(config.trainer)
+        log_offline_if_wandb_cannot_go_online(config.trainer)
         evaluations = presets.build(self.attacks, config.get("attack_defaults") or {})
         configured = {c.get("class_path") for c in (config.trainer.get("callbacks") or []) if hasattr(c, "get")}
         safety = [cls() for cls in (FiniteCheck, PreemptionCheckpoint) if f"{cls.__module__}.{cls.__qualname__}" not in configured]

@@ -15,6 +15,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from advconf.errors import AdvconfError
+from advconf.wandb_check import online_problem
 
 CHECKPOINT_DIR = "ckpt"
 LOGGERS_WITH_SAVE_DIR = ("WandbLogger", "CSVLogger", "TensorBoardLogger")
@@ -41,6 +42,23 @@ def confine_to_run_directory(trainer_config: Any) -> Path:
         if _class_name(callback) == "ModelCheckpoint":
             _set(callback.init_args, "dirpath", str(root / CHECKPOINT_DIR))
     return root
+
+
+def log_offline_if_wandb_cannot_go_online(trainer_config: Any) -> None:
+    """A ``WandbLogger(offline=false)`` that cannot reach W&B (no API key, no network) logs offline
+    instead, with one line saying why, rather than blocking for 90 s in ``wandb.init`` or failing
+    after the run has started (the offline run is uploaded later with ``wandb sync``)."""
+    online = [logger for logger in _as_list(trainer_config.get("logger"))
+              if _class_name(logger) == "WandbLogger" and not logger.init_args.get("offline")]
+    if not online or os.environ.get("WANDB_MODE") in ("offline", "disabled"):
+        return
+    problem = online_problem()
+    if problem is None:
+        return
+    for logger in online:
+        logger.init_args["offline"] = True
+    print(f"advconf: note: W&B cannot log online ({problem}); logging offline under "
+          f"{logger.init_args.get('save_dir')}/wandb (upload later with `wandb sync`)", file=sys.stderr)
 
 
 def check_fit_directory(trainer: Trainer, ckpt_path: str | None) -> None:

@@ -79,3 +79,25 @@ def test_budgets_written_as_fractions_are_accepted_on_the_command_line_and_in_co
     overlay.write_text("attack_defaults:\n  fgsm:\n    eps: [1/10, 0.2]\n    name: from-config\n")
     run_cli(["test", "--config", config, "--config", overlay, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", "--attack", "fgsm"])
     assert fgsm(run_dir, "from-config")["eps"] == [pytest.approx(0.1), 0.2]
+
+
+def test_wandb_online_without_a_key_logs_offline_within_seconds_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import REPO
+
+    config = tiny_spheres_config(tmp_path, name="online")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", HOME=str(tmp_path), NETRC=str(tmp_path / "no-netrc"))
+    start = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "advconf", "fit", "--config", str(config), "--trainer.max_epochs", "1",
+                          "--trainer.logger.init_args.offline", "false"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    notes = [line for line in run.stderr.splitlines() if "W&B cannot log online" in line]
+    assert len(notes) == 1 and "no W&B API key" in notes[0] and "Traceback" not in run.stderr
+    assert list((tmp_path / "checkpoints" / "online" / "wandb").glob("offline-run-*"))
+    assert time.monotonic() - start < 120  # wandb.init alone would wait ~90 s before failing
