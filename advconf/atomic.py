@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from advconf.errors import AdvconfError
+
 
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
@@ -14,20 +16,41 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
 
     The rename is atomic because both names are in the same directory (same file system). The file
     gets the permissions of any newly created file (0666 less the umask), so a group can share it.
+    A write the system refuses (a full disk, a quota, no permission) is an ``AdvconfError`` naming the
+    file; the previous file, if any, is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temporary(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = create_temporary(path)
+    except OSError as error:
+        raise AdvconfError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        cause = os_error(error) if isinstance(error, Exception) else None  # not on Ctrl-C
+        if cause is not None:  # a full disk, a quota: the writer's own error may be a consequence (torch.save's)
+            kept = f"; the previous {path.name} is kept" if path.exists() else ""
+            raise AdvconfError(f"cannot write {path}: {cause.strerror or cause}{kept}") from None
         raise
     sync_directory(path.parent)
+
+
+def os_error(error: BaseException | None) -> OSError | None:
+    """The OSError that ``error`` is or was raised while handling (torch.save reports a full disk as a
+    RuntimeError raised during the OSError), if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def create_temporary(path: Path) -> tuple[int, Path]:

@@ -9,6 +9,7 @@ training order that a mid-epoch checkpoint resumes exactly.)
 """
 
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from advconf.atomic import atomic_open
-from advconf.errors import AdvconfError
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -36,43 +36,118 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, f)
 
 
-class PreemptionCheckpoint(Callback):
-    """On SIGTERM or SIGUSR1, finish the current batch, save ``last.ckpt`` and exit cleanly (status 0).
+class Preempted(SIGTERMException):
+    """Fit stopped by SIGTERM/SIGUSR1 after saving ``path`` at ``step``; the exit status is 128 + the signal number."""
 
-    Lightning already turns SIGTERM into a clean stop after the current batch (``SIGTERMException``);
-    this callback makes SIGUSR1 do the same outside SLURM (under SLURM with auto-requeue Lightning's
-    own SIGUSR1 handler is left in place) and saves the checkpoint that the stop would otherwise lose.
-    Resume with ``--ckpt_path last``. The file goes to the ``ModelCheckpoint`` directory, else to
-    ``<default_root_dir>/ckpt``.
+    def __init__(self, signum: int, step: int, path: Path) -> None:
+        super().__init__(128 + signum)
+        self.signal_name = signal.Signals(signum).name
+        self.step = step
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"fit stopped by {self.signal_name} after step {self.step}; saved {self.path} (resume with --ckpt_path last)"
+
+
+class PreemptionCheckpoint(Callback):
+    """On SIGTERM or SIGUSR1 during ``fit``: finish the current training batch, save the last checkpoint, stop.
+
+    Lightning's own SIGTERM handling stops at moments whose checkpoint it cannot resume correctly (on an
+    epoch's last batch, in the middle of validation: the resumed run skips an epoch), and it stops every
+    stage, so a checkpoint saved on that stop could replace a training run's ``last.ckpt`` from a test
+    job. So while the trainer fits, this callback takes the signals over and acts only at the end of a
+    training batch, the moment at which ``ModelCheckpoint(every_n_train_steps=...)`` saves and which
+    Lightning resumes exactly. A validation or checkpoint write in progress completes first; a signal
+    that arrives after the last training batch lets the fit finish. Under DDP the ranks agree on the
+    step (any rank's signal counts), save together and stop together. Outside ``fit`` it does nothing.
+
+    The file is the ``ModelCheckpoint``'s last file (``<dirpath>/last.ckpt``), else
+    ``<default_root_dir>/ckpt/last.ckpt``; ``fit --ckpt_path last`` resumes from it and ends with the
+    weights of an uninterrupted run. The stop raises :class:`Preempted` (Lightning's
+    ``SIGTERMException``) with exit status 128 + the signal number (143 for SIGTERM). Under SLURM with
+    auto-requeue, Lightning's SIGUSR1 handler (HPC checkpoint and requeue) is left in place.
     """
 
-    def __init__(self, filename: str = "last") -> None:
-        if not filename or "/" in filename:
-            raise AdvconfError(f"PreemptionCheckpoint filename must be a plain file name, got {filename!r}")
-        self.filename = filename
-        self._previous: Any = None
+    SIGNALS = ("SIGTERM", "SIGUSR1")
+
+    def __init__(self) -> None:
+        self._received: int | None = None
+        self._replaced: dict[int, Any] = {}
+
+    def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._take_over_signals()  # Lightning registers its handlers just before this hook
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # Lightning registers its SIGTERM handler before this hook; an existing SIGUSR1 handler is
-        # SLURM's requeue (or the user's) and is kept.
-        if hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-            self._previous = signal.signal(signal.SIGUSR1, signal.getsignal(signal.SIGTERM))
+        self._take_over_signals()
+        if trainer.ckpt_path:
+            self._keep_last_file_name(trainer)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        signum = self._received or (signal.SIGTERM if trainer.received_sigterm else 0)
+        if trainer.world_size > 1:  # every rank must stop at the same step
+            signum = int(trainer.strategy.reduce(torch.tensor(signum, device=pl_module.device), reduce_op="max"))
+        if not signum:
+            return
+        path = self.path(trainer)
+        checkpoint = self._last_file_callback(trainer)
+        if checkpoint is not None:
+            checkpoint.last_model_path = str(path)  # recorded in the checkpoint: the resumed run keeps this name
+        trainer.save_checkpoint(path)
+        self._restore_signals()
+        raise Preempted(signum, trainer.global_step, path)
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._restore()
+        self._restore_signals()
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        self._restore()
-        if isinstance(exception, SIGTERMException):
-            trainer.save_checkpoint(self.path(trainer))
+        self._restore_signals()
 
     def path(self, trainer: Trainer) -> Path:
+        checkpoint = self._last_file_callback(trainer)
+        if checkpoint is not None:
+            return Path(checkpoint.format_checkpoint_name({}, checkpoint.CHECKPOINT_NAME_LAST))
         callback = trainer.checkpoint_callback
         directory = callback.dirpath if isinstance(callback, ModelCheckpoint) and callback.dirpath else None
-        directory = Path(directory or Path(trainer.default_root_dir) / "ckpt")
-        return directory / f"{self.filename}{ModelCheckpoint.FILE_EXTENSION}"
+        return Path(directory or Path(trainer.default_root_dir) / "ckpt") / f"last{ModelCheckpoint.FILE_EXTENSION}"
 
-    def _restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGUSR1, self._previous)
-            self._previous = None
+    @staticmethod
+    def _last_file_callback(trainer: Trainer) -> ModelCheckpoint | None:
+        """The ModelCheckpoint that keeps a plain ``last.ckpt`` (no ``{epoch}``-style name), if any."""
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath and "{" not in callback.CHECKPOINT_NAME_LAST:
+                return callback
+        return None
+
+    def _keep_last_file_name(self, trainer: Trainer) -> None:
+        """A resumed run updates the existing ``last.ckpt`` instead of starting ``last-v1.ckpt``.
+
+        ModelCheckpoint versions its last file when one exists that it did not write itself, which is
+        the case after a resume when the checkpoint did not record the name (a save before the first
+        ``last.ckpt``, a moved run directory). Resuming means that file is this run's.
+        """
+        checkpoint = self._last_file_callback(trainer)
+        if checkpoint is not None and Path(self.path(trainer)).is_file():
+            checkpoint.last_model_path = str(self.path(trainer))
+
+    def _take_over_signals(self) -> None:
+        if self._replaced or threading.current_thread() is not threading.main_thread():
+            return
+        for name in self.SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            current = signal.getsignal(signum)
+            if signum == signal.SIGUSR1 and current not in (signal.SIG_DFL, None):
+                continue  # SLURM's requeue handler (Lightning's) or the user's own
+            self._replaced[signum] = current
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._received = signum
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._replaced.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
+        self._replaced = {}
+        self._received = None

@@ -1,7 +1,7 @@
 import pytest
 
 from tests.helpers import run_cli
-from tests.reliability.runs import global_step, reliable_config, run_dir, weights
+from tests.reliability.runs import fit_spheres, global_step, reliable_config, run_dir, weights
 
 
 @pytest.fixture(scope="session")
@@ -11,3 +11,12 @@ def uninterrupted(tmp_path_factory):
     run_cli(["fit", "--config", reliable_config(root, "whole")])
     last = run_dir(root, "whole") / "ckpt" / "last.ckpt"
     return global_step(last), weights(last)
+
+
+@pytest.fixture(scope="session")
+def spheres_reference(tmp_path_factory):
+    """The uninterrupted ``fit_spheres`` run: its directory and (final step, weights)."""
+    root = tmp_path_factory.mktemp("spheres-whole")
+    assert fit_spheres(root) is None
+    last = root / "ckpt" / "last.ckpt"
+    return root, (global_step(last), weights(last))

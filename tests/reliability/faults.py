@@ -6,20 +6,50 @@ import signal
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from advconf.data import SpheresDataModule
-from advconf.reliability import ResumableLoader
-
 
 class SignalAt(Callback):
-    """Send ``signal_name`` to this process once ``global_step`` reaches ``step`` (SIGKILL = a crash)."""
+    """Send ``signal_name`` to this process once, at ``global_step == step`` (SIGKILL = a crash).
 
-    def __init__(self, step: int, signal_name: str = "SIGKILL") -> None:
+    ``moment``: ``train_batch_end`` (after that step's optimizer step), ``train_batch_start`` (before
+    the next one), ``validation`` (after a validation batch, in fit or in ``validate``; not the sanity
+    check), ``sanity_check`` (its start), ``test`` or ``predict`` (after a batch of that stage).
+    Under DDP only global rank ``rank`` sends it.
+    """
+
+    MOMENTS = ("train_batch_end", "train_batch_start", "validation", "sanity_check", "test", "predict")
+
+    def __init__(self, step: int, signal_name: str = "SIGKILL", moment: str = "train_batch_end", rank: int = 0) -> None:
+        if moment not in self.MOMENTS:
+            raise ValueError(f"moment must be one of {self.MOMENTS}, got {moment!r}")
         self.step = step
         self.signal_name = signal_name
+        self.moment = moment
+        self.rank = rank
+        self.sent = False
+
+    def _at(self, moment: str, trainer: Trainer) -> None:
+        if moment == self.moment and not self.sent and trainer.global_step == self.step and trainer.global_rank == self.rank:
+            self.sent = True
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), getattr(signal, self.signal_name))
+        self._at("train_batch_end", trainer)
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch, batch_idx: int) -> None:
+        self._at("train_batch_start", trainer)
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args) -> None:
+        if not trainer.sanity_checking:
+            self._at("validation", trainer)
+
+    def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._at("sanity_check", trainer)
+
+    def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args) -> None:
+        self._at("test", trainer)
+
+    def on_predict_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args) -> None:
+        self._at("predict", trainer)
 
 
 class NaNInputsAt(Callback):
@@ -48,8 +78,23 @@ class PoisonWeightsAt(Callback):
                 next(pl_module.parameters()).fill_(float("inf"))
 
 
-class ResumableSpheres(SpheresDataModule):
-    """The spheres data with ``ResumableLoader`` for training (what data modules are asked to adopt)."""
+class FillDiskAt(Callback):
+    """Fill the file system of ``path`` (a file of all its free space) after training step ``step``."""
 
-    def train_dataloader(self) -> ResumableLoader:
-        return ResumableLoader(self.datasets["train"], batch_size=self.batch_size, seed=self.seed, drop_last=True)
+    def __init__(self, step: int, path: str) -> None:
+        self.step = step
+        self.path = path
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            fill_disk(self.path)
+
+
+def fill_disk(path) -> None:
+    """Write zeros to ``path`` until the file system has no space left."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(bytes(4096))
+        except OSError:
+            pass

@@ -1,5 +1,7 @@
-"""Tiny spheres runs with advconf's reliability pieces wired in, in-process or as a killable subprocess."""
+"""Tiny spheres runs with advconf's reliability pieces wired in: through the CLI (in-process or as a
+killable subprocess) or straight on a Trainer (single process, or 2-process DDP via ``ddp_fit``)."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -7,8 +9,18 @@ from pathlib import Path
 
 import torch
 import yaml
+from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from advconf.data import SpheresDataModule
+from advconf.models import MLP
+from advconf.module import Classifier
+from advconf.reliability import AtomicCheckpointIO, PreemptionCheckpoint
 from tests.helpers import REPO, tiny_spheres_config
+
+EPOCHS, BATCHES = 3, 10  # fit_spheres: 10 training batches per epoch (per process), so 30 steps in all
+FINAL_FILES = ["epoch=2-step=30.ckpt", "last.ckpt"]  # what fit_spheres leaves in ckpt/
 
 
 def reliable_config(root: Path, name: str, every_n_train_steps: int = 5, faults: list[dict] = (), **trainer) -> Path:
@@ -21,7 +33,6 @@ def reliable_config(root: Path, name: str, every_n_train_steps: int = 5, faults:
     config["trainer"]["callbacks"] += list(faults)  # FiniteCheck, PreemptionCheckpoint, AtomicCheckpointIO: CLI defaults
     config["trainer"].update(logger=False)  # W&B start-up costs seconds and is not under test here
     config["trainer"].update(trainer)
-    config["data"]["class_path"] = "tests.reliability.faults.ResumableSpheres"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -51,3 +62,32 @@ def weights(ckpt: Path) -> dict[str, torch.Tensor]:
 
 def global_step(ckpt: Path) -> int:
     return torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
+
+
+def fit_spheres(root: Path, *faults: Callback, ckpt_path: str | None = None, devices: int = 1) -> int | None:
+    """Fit a tiny MLP on the spheres data into ``root/ckpt`` (``last.ckpt`` + one per epoch) with the
+    CLI's reliability pieces. Returns the exit status of a fit stopped by a signal, None if it finished."""
+    seed_everything(0)
+    trainer = Trainer(
+        max_epochs=EPOCHS, default_root_dir=root, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        deterministic=True, accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto",
+        plugins=[AtomicCheckpointIO()], callbacks=[ModelCheckpoint(root / "ckpt", save_last=True), PreemptionCheckpoint(), *faults],
+    )
+    try:
+        trainer.fit(spheres_model(), spheres_data(devices), ckpt_path=ckpt_path)
+    except SIGTERMException as stop:
+        return stop.code
+    return None
+
+
+def spheres_model() -> Classifier:
+    return Classifier(MLP(2, 2, depth=2, width=16), optimizer=functools.partial(torch.optim.Adam, lr=0.01))
+
+
+def spheres_data(devices: int = 1) -> SpheresDataModule:
+    """BATCHES training batches per process; 2 validation and 2 test batches."""
+    return SpheresDataModule(train_size=20 * BATCHES * devices, val_size=40, test_size=40, batch_size=20)
+
+
+def ckpt_files(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "ckpt").iterdir())
