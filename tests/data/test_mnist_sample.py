@@ -9,7 +9,6 @@ import pytest
 
 from advconf.cli import main
 from advconf.data import MNISTDataModule
-from tests.data.digits import mnist_sample_dir  # noqa: F401  (fixture)
 
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
