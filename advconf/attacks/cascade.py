@@ -11,6 +11,7 @@ can run the cascade refuses instead of reporting clean accuracy as robust.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -142,7 +143,7 @@ class Cascade:
         stages: name → attack, in the order they run.
     """
 
-    def __init__(self, stages: dict[str, object]) -> None:
+    def __init__(self, stages: dict[str, Callable]) -> None:
         if not stages:
             raise AdvconfError("a cascade needs at least one stage")
         self.attacks = dict(stages)

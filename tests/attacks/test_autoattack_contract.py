@@ -11,7 +11,7 @@ from jsonargparse import ArgumentParser
 
 from advconf.attacks._applicability import NotApplicable
 from advconf.attacks.apgd import APGD, APGDT
-from advconf.attacks.cascade import AutoAttack
+from advconf.attacks.cascade import AutoAttack, Cascade
 from advconf.attacks.fab import FABT
 from advconf.attacks.square import Square
 from advconf.errors import AdvconfError
@@ -188,6 +188,22 @@ def test_attack_built_from_class_path(config, cls):
     assert type(attack) is cls
     for key, value in config["init_args"].items():
         assert getattr(attack, key) == value
+
+
+def test_a_custom_cascade_is_built_from_class_paths():
+    cascade = build(
+        {
+            "class_path": "advconf.attacks.cascade.Cascade",
+            "init_args": {
+                "stages": {
+                    "pgd": {"class_path": "advconf.attacks.PGD", "init_args": {"steps": 5}},
+                    "square": {"class_path": "advconf.attacks.square.Square", "init_args": {"queries": 10}},
+                }
+            },
+        }
+    )
+    assert isinstance(cascade, Cascade) and list(cascade.attacks) == ["pgd", "square"]
+    assert isinstance(cascade.attacks["square"], Square) and cascade.attacks["square"].queries == 10
 
 
 def test_unknown_stage_is_rejected():
