@@ -1,4 +1,4 @@
-"""FAB-T: breaks a linear model just beyond its exact boundary distance and not before, in any box, deterministically."""
+"""FAB-T: breaks a linear model just beyond its exact boundary distance and not before, in any box, deterministic."""
 
 import pytest
 import torch
