@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -65,7 +66,8 @@ class PreemptionCheckpoint(Callback):
     ``<default_root_dir>/ckpt/last.ckpt``; ``fit --ckpt_path last`` resumes from it and ends with the
     weights of an uninterrupted run. The stop raises :class:`Preempted` (Lightning's
     ``SIGTERMException``) with exit status 128 + the signal number (143 for SIGTERM). Under SLURM with
-    auto-requeue, Lightning's SIGUSR1 handler (HPC checkpoint and requeue) is left in place.
+    auto-requeue, the requeue signal (SIGUSR1) also runs Lightning's handler at that moment: it saves
+    ``hpc_ckpt_N.ckpt``, from which the requeued job resumes, and requeues the job.
     """
 
     SIGNALS = ("SIGTERM", "SIGUSR1")
@@ -73,12 +75,13 @@ class PreemptionCheckpoint(Callback):
     def __init__(self) -> None:
         self._received: int | None = None
         self._replaced: dict[int, Any] = {}
+        self._requeue_signal: int | None = None
 
     def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._take_over_signals()  # Lightning registers its handlers just before this hook
+        self._take_over_signals(trainer)  # Lightning registers its handlers just before this hook
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._take_over_signals()
+        self._take_over_signals(trainer)
         if trainer.ckpt_path:
             self._keep_last_file_name(trainer)
 
@@ -92,6 +95,10 @@ class PreemptionCheckpoint(Callback):
         checkpoint = self._last_file_callback(trainer)
         if checkpoint is not None:
             checkpoint.last_model_path = str(path)  # recorded in the checkpoint: the resumed run keeps this name
+        if signum == self._requeue_signal and signum in self._replaced:
+            # SLURM auto-requeue: Lightning's handler (HPC checkpoint, then `scontrol requeue`), run at this
+            # consistent moment instead of whenever the signal arrives (mid-step, mid-validation...).
+            self._replaced[signum](signum, None)
         trainer.save_checkpoint(path)
         self._restore_signals()
         raise Preempted(signum, trainer.global_step, path)
@@ -129,16 +136,19 @@ class PreemptionCheckpoint(Callback):
         if checkpoint is not None and Path(self.path(trainer)).is_file():
             checkpoint.last_model_path = str(self.path(trainer))
 
-    def _take_over_signals(self) -> None:
+    def _take_over_signals(self, trainer: Trainer) -> None:
         if self._replaced or threading.current_thread() is not threading.main_thread():
             return
+        environment = trainer._accelerator_connector.cluster_environment  # what Lightning's signal set-up reads
+        requeue = isinstance(environment, SLURMEnvironment) and environment.auto_requeue
+        self._requeue_signal = environment.requeue_signal if requeue else None
         for name in self.SIGNALS:
             signum = getattr(signal, name, None)
             if signum is None:
                 continue
             current = signal.getsignal(signum)
-            if signum == signal.SIGUSR1 and current not in (signal.SIG_DFL, None):
-                continue  # SLURM's requeue handler (Lightning's) or the user's own
+            if signum == signal.SIGUSR1 and current not in (signal.SIG_DFL, None) and signum != self._requeue_signal:
+                continue  # the user's own handler
             self._replaced[signum] = current
             signal.signal(signum, self._on_signal)
 

@@ -3,6 +3,7 @@ stops with status 128 + signal, and ``--ckpt_path last`` ends with the weights o
 run, in ``last.ckpt`` (no ``last-v1.ckpt``), whatever the moment of the signal. Outside fit, a
 signal never writes a checkpoint."""
 
+import os
 import shutil
 import signal
 
@@ -117,3 +118,24 @@ def test_cli_fit_signal_saves_last_and_resumes_to_the_same_weights(tmp_path, uni
     run_cli(["fit", "--config", reliable_config(tmp_path, "run"), "--ckpt_path", "last"])
     assert_same_end(last, uninterrupted)
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]
+
+
+def test_slurm_requeue_signal_saves_the_hpc_checkpoint_at_a_batch_end_requeues_and_the_job_resumes(tmp_path, spheres_reference, monkeypatch):
+    """As in a job submitted by slurm/fit.sbatch (auto-requeue; SIGUSR1 90 s before the time limit)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"  # records the requeue instead of asking a cluster
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    scontrol.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    for name, value in {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "advconf-fit", "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0",
+                        "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NODELIST": "node1"}.items():
+        monkeypatch.setenv(name, value)
+
+    assert fit_spheres(tmp_path, SignalAt(10, "SIGUSR1", "validation")) == 128 + signal.SIGUSR1
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    assert global_step(tmp_path / "hpc_ckpt_1.ckpt") == global_step(tmp_path / "ckpt" / "last.ckpt") == 11
+
+    assert fit_spheres(tmp_path) is None  # the requeued job: Lightning resumes from hpc_ckpt_1.ckpt by itself
+    assert_same_end(tmp_path / "ckpt" / "last.ckpt", spheres_reference[1])
+    assert ckpt_files(tmp_path) == FINAL_FILES
