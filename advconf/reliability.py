@@ -58,9 +58,11 @@ class PreemptionCheckpoint(Callback):
     stage, so a checkpoint saved on that stop could replace a training run's ``last.ckpt`` from a test
     job. So while the trainer fits, this callback takes the signals over and acts only at the end of a
     training batch, the moment at which ``ModelCheckpoint(every_n_train_steps=...)`` saves and which
-    Lightning resumes exactly. A validation or checkpoint write in progress completes first; a signal
-    that arrives after the last training batch lets the fit finish. Under DDP the ranks agree on the
-    step (any rank's signal counts), save together and stop together. Outside ``fit`` it does nothing.
+    Lightning resumes exactly, except an epoch's last batch (see ``on_train_batch_end``): a signal
+    there waits for the end of the next epoch's first batch. A validation or checkpoint write in progress
+    completes first; a signal that arrives during the last epoch's last batch or later lets the fit
+    finish. Under DDP the ranks agree on the step (any rank's signal counts), save together and stop
+    together. Outside ``fit`` it does nothing.
 
     The file is the ``ModelCheckpoint``'s last file (``<dirpath>/last.ckpt``), else
     ``<default_root_dir>/ckpt/last.ckpt``; ``fit --ckpt_path last`` resumes from it and ends with the
@@ -89,7 +91,9 @@ class PreemptionCheckpoint(Callback):
         signum = self._received or (signal.SIGTERM if trainer.received_sigterm else 0)
         if trainer.world_size > 1:  # every rank must stop at the same step
             signum = int(trainer.strategy.reduce(torch.tensor(signum, device=pl_module.device), reduce_op="max"))
-        if not signum:
+        if not signum or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            # Not on an epoch's last batch: a run resumed from a checkpoint taken there trains correctly
+            # but counts one epoch too few, and resuming it again mid-epoch repeats part of the epoch.
             return
         path = self.path(trainer)
         checkpoint = self._last_file_callback(trainer)

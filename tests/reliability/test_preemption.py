@@ -41,7 +41,9 @@ def test_reference_run_saves_last_and_the_final_epoch(spheres_reference):
 MOMENTS = {
     "mid-epoch": ("SIGTERM", "train_batch_end", 14, 15),
     "mid-epoch SIGUSR1": ("SIGUSR1", "train_batch_end", 14, 15),
-    "before an epoch's last batch": ("SIGTERM", "train_batch_start", 19, 20),
+    # (a checkpoint taken after an epoch's last batch would break a second resume: the stop waits a batch)
+    "before an epoch's last batch": ("SIGTERM", "train_batch_start", 19, 21),
+    "after an epoch's last batch": ("SIGTERM", "train_batch_end", 20, 21),
     "during validation": ("SIGTERM", "validation", 10, 11),
     "first epoch, before any ModelCheckpoint save": ("SIGTERM", "train_batch_end", 3, 4),
     "during the sanity check": ("SIGTERM", "sanity_check", 0, 1),
@@ -54,6 +56,17 @@ def test_signal_in_fit_saves_last_stops_and_resumes_to_the_uninterrupted_weights
     assert fit_spheres(tmp_path, SignalAt(step, name, hook)) == 128 + getattr(signal, name)
     assert global_step(tmp_path / "ckpt" / "last.ckpt") == saved
 
+    assert fit_spheres(tmp_path, ckpt_path="last") is None
+    assert_same_end(tmp_path / "ckpt" / "last.ckpt", spheres_reference[1])
+    assert ckpt_files(tmp_path) == FINAL_FILES
+
+
+def test_a_run_stopped_three_times_in_one_lineage_ends_with_the_uninterrupted_weights(tmp_path, spheres_reference):
+    # Each run resumes the checkpoint of a resumed run: Lightning's loop counters must stay right too.
+    stops = [("train_batch_start", 9, 11), ("validation", 20, 21), ("train_batch_end", 24, 25)]
+    for i, (moment, step, saved) in enumerate(stops):
+        assert fit_spheres(tmp_path, SignalAt(step, "SIGTERM", moment), ckpt_path="last" if i else None) == 128 + signal.SIGTERM
+        assert global_step(tmp_path / "ckpt" / "last.ckpt") == saved
     assert fit_spheres(tmp_path, ckpt_path="last") is None
     assert_same_end(tmp_path / "ckpt" / "last.ckpt", spheres_reference[1])
     assert ckpt_files(tmp_path) == FINAL_FILES
