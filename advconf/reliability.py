@@ -69,7 +69,8 @@ class PreemptionCheckpoint(Callback):
     weights of an uninterrupted run. The stop raises :class:`Preempted` (Lightning's
     ``SIGTERMException``) with exit status 128 + the signal number (143 for SIGTERM). Under SLURM with
     auto-requeue, the requeue signal (SIGUSR1) also runs Lightning's handler at that moment: it saves
-    ``hpc_ckpt_N.ckpt``, from which the requeued job resumes, and requeues the job.
+    ``hpc_ckpt_N.ckpt``, from which the requeued job resumes, and requeues the job; SIGTERM (SLURM's
+    preemption, which may requeue the job itself, or scancel) saves ``hpc_ckpt_N.ckpt`` too.
     """
 
     SIGNALS = ("SIGTERM", "SIGUSR1")
@@ -103,6 +104,10 @@ class PreemptionCheckpoint(Callback):
             # SLURM auto-requeue: Lightning's handler (HPC checkpoint, then `scontrol requeue`), run at this
             # consistent moment instead of whenever the signal arrives (mid-step, mid-validation...).
             self._replaced[signum](signum, None)
+        elif self._requeue_signal is not None:
+            # Preempted by SLURM (SIGTERM): the job may be requeued by SLURM itself, and a requeued job
+            # resumes from the newest HPC checkpoint of its run directory (Lightning's SLURM resume).
+            trainer.save_checkpoint(trainer._checkpoint_connector.hpc_save_path(trainer.default_root_dir))
         trainer.save_checkpoint(path)
         self._restore_signals()
         raise Preempted(signum, trainer.global_step, path)
