@@ -10,7 +10,7 @@ PACKAGED = sorted(p.stem for p in (REPO / "advconf" / "presets").glob("*.yaml"))
 
 
 def test_the_presets_ship_inside_the_package_and_are_browsable_under_configs():
-    assert {"fgsm", "pgd", "pgd-l2", "eot-pgd", "offset", "non-examples"} <= set(PACKAGED)
+    assert {"fgsm", "pgd", "pgd-l2", "eot-pgd", "offset", "non-examples", "autoattack", "autoattack-l2"} <= set(PACKAGED)
     assert sorted(p.stem for p in (REPO / "configs" / "attacks").glob("*.yaml")) == PACKAGED
     assert set(PACKAGED) | {"fooling"} <= set(presets.available())
 
@@ -78,7 +78,7 @@ def test_experiment_defaults_then_command_line_overrides_apply_to_every_preset_t
         (presets.AttackOptions(["fgsm"]), {"fgsm": {"stepz": 3}}, "the preset has no option 'stepz'"),
         (presets.AttackOptions(["fgsm"]), {"cw": {"eps": [0.1]}}, "unknown presets"),
         (presets.AttackOptions(["fgsm", "fgsm"]), {}, "same results file"),
-        (presets.AttackOptions(["cw"]), {}, "unknown attack 'cw'; available presets: eot-pgd"),
+        (presets.AttackOptions(["cw"]), {}, "unknown attack 'cw'; available presets: autoattack, autoattack-l2, eot-pgd"),
         (presets.AttackOptions(["pgd"], {"eps": "eight"}), {}, "a budget must be a number or a fraction like 8/255"),
     ],
 )

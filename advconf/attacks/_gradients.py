@@ -132,7 +132,7 @@ class GradientAttack:
         return input_gradient(model, x, y, self.targeted, self.gradient_samples)
 
 
-def _per_example(values: Tensor, like: Tensor) -> Tensor:
+def per_example(values: Tensor, like: Tensor) -> Tensor:
     return values.view(-1, *([1] * (like.ndim - 1)))
 
 
@@ -147,9 +147,9 @@ def ascent_direction(grad: Tensor, norm: Norm) -> Tensor:
     # Confident models give gradients near 1e-20: rescale by the largest entry first, or the
     # squared norm underflows and the step vanishes.
     largest = grad.flatten(1).abs().amax(dim=1)
-    grad = grad / _per_example(torch.where(largest > 0, largest, 1.0), grad)
+    grad = grad / per_example(torch.where(largest > 0, largest, 1.0), grad)
     length = l2_norms(grad)
-    return grad / _per_example(torch.where(length > 0, length, 1.0), grad)
+    return grad / per_example(torch.where(length > 0, length, 1.0), grad)
 
 
 def clip_box(x: Tensor, box: Box) -> Tensor:
@@ -166,7 +166,7 @@ def make_projection(x: Tensor, eps: float, norm: Norm, box: Box) -> Callable[[Te
     def project_l2(x_adv: Tensor) -> Tensor:
         delta = x_adv - x
         scale = (eps / l2_norms(delta).clamp_min(1e-12)).clamp(max=1.0)
-        return clip_box(x + delta * _per_example(scale, delta), box)
+        return clip_box(x + delta * per_example(scale, delta), box)
 
     return project_l2
 
@@ -174,7 +174,7 @@ def make_projection(x: Tensor, eps: float, norm: Norm, box: Box) -> Callable[[Te
 def random_unit_l2(like: Tensor, generator: torch.Generator) -> Tensor:
     """Directions uniform on the unit L2 sphere, one per example."""
     z = torch.randn(like.shape, generator=generator).to(like)
-    return z / _per_example(l2_norms(z).clamp_min(1e-12), z)
+    return z / per_example(l2_norms(z).clamp_min(1e-12), z)
 
 
 def random_uniform_linf(like: Tensor, eps: float, generator: torch.Generator) -> Tensor:
@@ -188,4 +188,4 @@ def random_in_ball(like: Tensor, eps: float, norm: Norm, generator: torch.Genera
         return random_uniform_linf(like, eps, generator)
     dims = like[0].numel()
     radius = torch.rand(like.shape[0], generator=generator).to(like) ** (1 / dims) * eps
-    return random_unit_l2(like, generator) * _per_example(radius, like)
+    return random_unit_l2(like, generator) * per_example(radius, like)

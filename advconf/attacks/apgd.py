@@ -30,6 +30,7 @@ from advconf.attacks._applicability import require_classes
 from advconf.attacks._first_break import Attempt, first_break
 from advconf.attacks._gradients import (
     Box,
+    GradientAttack,
     Norm,
     ascent_direction,
     check_box,
@@ -44,7 +45,7 @@ from advconf.attacks._gradients import (
     l2_norms,
     make_generator,
     make_projection,
-    _per_example,
+    per_example,
 )
 from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, num_classes, predictions
@@ -101,13 +102,14 @@ def _targeted_dlr(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
     return targeted_dlr_loss(logits, y, target)
 
 
-class _APGDBase:
+class _APGDBase(GradientAttack):
     """Shared arguments, checks and the single APGD run; subclasses choose the loss and the attempts."""
 
     name: str
     min_classes: int
     why: str
     uses_gradients = True
+    iterative = True
 
     def __init__(
         self, norm: Norm, steps: int, restarts: int, rho: float, gradient_samples: int, seed: int | None
@@ -174,7 +176,7 @@ class _APGDBase:
         else:
             t = torch.randn(x.shape, generator=generator).to(x)
             scale = l2_norms(t)
-        return clip_box(x + eps * t / _per_example(scale + 1e-12, t), box)
+        return clip_box(x + eps * t / per_example(scale + 1e-12, t), box)
 
     def _single_run(
         self,
@@ -204,13 +206,13 @@ class _APGDBase:
             if i >= 0:
                 momentum = 0.75 if i > 0 else 1.0
                 displacement, x_previous = x_adv - x_previous, x_adv
-                z = project(x_adv + _per_example(step_size, x) * ascent_direction(grad, self.norm))
+                z = project(x_adv + per_example(step_size, x) * ascent_direction(grad, self.norm))
                 x_adv = project(x_adv + (z - x_adv) * momentum + displacement * (1 - momentum))
                 loss, logits, grad = self._loss_and_gradient(model, x_adv, y, target, loss_fn)
                 loss_steps[i] = loss
                 improved = loss > loss_best
-                x_best = torch.where(_per_example(improved, x), x_adv, x_best)
-                grad_best = torch.where(_per_example(improved, x), grad, grad_best)
+                x_best = torch.where(per_example(improved, x), x_adv, x_best)
+                grad_best = torch.where(per_example(improved, x), grad, grad_best)
                 loss_best = torch.where(improved, loss, loss_best)
 
             broken = predictions(logits) != y
@@ -234,8 +236,8 @@ class _APGDBase:
                 reduce = (rises <= gap * self.rho) | (~reduced_last_check & (loss_best_last_check >= loss_best))
                 reduced_last_check, loss_best_last_check = reduce, loss_best.clone()
                 step_size = torch.where(reduce, step_size / 2, step_size)
-                x_adv = torch.where(_per_example(reduce, x), x_best, x_adv)
-                grad = torch.where(_per_example(reduce, x), grad_best, grad)
+                x_adv = torch.where(per_example(reduce, x), x_best, x_adv)
+                grad = torch.where(per_example(reduce, x), grad_best, grad)
         result[position] = x_best
         return result
 

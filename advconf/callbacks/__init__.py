@@ -5,6 +5,7 @@ Use them in YAML as ``class_path: advconf.callbacks.NAME``.
 
 from advconf.callbacks.adversarial_training import AdversarialTraining
 from advconf.callbacks.attack_evaluation import AttackEvaluation
+from advconf.callbacks.autoattack_evaluation import AutoAttackEvaluation
 from advconf.callbacks.decision_boundary import DecisionBoundary
 from advconf.callbacks.expert_init import ExpertInitialisation
 from advconf.callbacks.finite_check import FiniteCheck
@@ -18,6 +19,7 @@ from advconf.callbacks.weight_decay import PerLayerWeightDecay
 __all__ = [
     "AdversarialTraining",
     "AttackEvaluation",
+    "AutoAttackEvaluation",
     "DecisionBoundary",
     "ExpertInitialisation",
     "FiniteCheck",
