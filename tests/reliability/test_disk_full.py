@@ -52,8 +52,7 @@ def advconf(cwd, *args) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="needs cli.py: logging.raiseExceptions = False, one line for an OSError "
                                        "(the config save's, W&B's), a W&B finish that tolerates a full disk (docs/reliability.md)")
-@pytest.mark.parametrize("subcommand", ["fit", "test"])
-def test_cli_on_a_full_disk_ends_with_one_line_and_keeps_earlier_files(small_disk, subcommand):
+def test_cli_on_a_full_disk_ends_with_one_line_and_keeps_earlier_files(small_disk):
     config = tiny_spheres_config(small_disk, name="run")  # W&B offline logger on: its log files fill up too
     run = small_disk / "checkpoints" / "run"
     assert advconf(small_disk, "fit", "--config", config, "--trainer.max_epochs", "1").returncode == 0
@@ -63,12 +62,11 @@ def test_cli_on_a_full_disk_ends_with_one_line_and_keeps_earlier_files(small_dis
     assert {"config.yaml", "test-config.yaml", "last.ckpt", "fgsm.json"} <= {p.name for p in before}
 
     fill_disk(small_disk / "filler")
-    if subcommand == "fit":
-        outcome = advconf(small_disk, "fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", "last")
-    else:
-        outcome = advconf(small_disk, "test", "--config", config, "--ckpt_path", run / "ckpt" / "last.ckpt", "--attack", "pgd")
-    lines = outcome.stderr.strip().splitlines()
-    assert outcome.returncode != 0
-    assert "Logging error" not in outcome.stderr and "Traceback" not in outcome.stderr, f"{len(lines)} lines"
-    assert lines[-1].startswith("advconf: error: cannot write ") and "No space left on device" in lines[-1]
-    assert {p: p.read_bytes() for p in before} == before
+    for args in (["fit", "--config", config, "--trainer.max_epochs", "3", "--ckpt_path", "last"],
+                 ["test", "--config", config, "--ckpt_path", run / "ckpt" / "last.ckpt", "--attack", "pgd"]):
+        outcome = advconf(small_disk, *args)
+        lines = outcome.stderr.strip().splitlines()
+        assert outcome.returncode != 0, args[0]
+        assert "Logging error" not in outcome.stderr and "Traceback" not in outcome.stderr, f"{args[0]}: {len(lines)} lines"
+        assert lines[-1].startswith("advconf: error: cannot write ") and "No space left on device" in lines[-1], args[0]
+        assert {p: p.read_bytes() for p in before} == before, args[0]
