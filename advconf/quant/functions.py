@@ -89,12 +89,27 @@ def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
     return _TanhWeight.apply(w, float(2**bits - 1))
 
 
+class _ClipQuantize(Function):
+    """round(clip(x, 0, 1)·n)/n; gradient: the clip's (1 inside [0, 1], bounds included), the rounding
+    straight through. One function, in place: activations are the largest tensors quantised per step."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, n: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(0.0, 1.0).mul_(n).round_().div_(n)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return grad * ((x >= 0) & (x <= 1)), None
+
+
 def quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """DoReFa `fa` after the clip that replaces ReLU: clip to [0, 1], then k bits. 32 bits: identity
-    (the layer keeps its own activation function)."""
+    """DoReFa `fa(nonlin(x))`: clip to [0, 1], then k bits. 32 bits: identity (the layer keeps its own
+    activation function)."""
     if bits == FULL_PRECISION:
         return x
-    return quantize_k(torch.clamp(x, 0.0, 1.0), bits)
+    return _ClipQuantize.apply(x, float(2**bits - 1))
 
 
 class _QuantizeGradient(Function):

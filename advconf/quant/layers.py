@@ -27,7 +27,7 @@ class QuantizedLayer:
         w = self.weight
         w_q = quantize_weight(w, self.weight_bits)
         if self.zeros_are_pruned and self.weight_bits not in (1, FULL_PRECISION):
-            # k > 1 bits map 0 to tanh's middle level (±1/n, not 0), which would undo pruning; 1 bit keeps 0.
+            # k > 1 bits map 0 to +1/n (tanh(0) rounds half to even upward), undoing pruning; 1 bit keeps 0.
             w_q = w_q * (w != 0)
         return w_q
 

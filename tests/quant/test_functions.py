@@ -104,6 +104,13 @@ def test_activations_are_clipped_to_unit_interval_then_quantised(bits, expected)
     assert torch.equal(x.grad, t(0, 1, 1, 1, 0))  # the clip blocks the gradient outside [0, 1]
 
 
+def test_activation_gradient_passes_at_the_clip_bounds():
+    # tf.clip_by_value's gradient is zero only strictly outside [min, max].
+    x = t(-1e-6, 0.0, 1.0, 1.000001).requires_grad_()
+    quantize_activation(x, 2).sum().backward()
+    assert torch.equal(x.grad, t(0, 1, 1, 0))
+
+
 def _fg_grad(g: torch.Tensor, bits: int) -> torch.Tensor:
     x = torch.zeros_like(g, requires_grad=True)
     quantize_gradient(x, bits).backward(g)
