@@ -11,14 +11,15 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from advconf.errors import AdvconfError
-from advconf.data.resumable import ResumableLoader
+from advconf.data.resumable import InMemoryLoader, ResumableLoader, in_memory_loader, training_device
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
 class ImageTensorDataset(Dataset):
-    """uint8 images (N, C, H, W) served as float [0, 1]. Fetches whole batches at once
-    (`__getitems__`) so a DataLoader epoch costs a few tensor ops instead of N Python calls."""
+    """uint8 images (N, C, H, W) served as float [0, 1] (or images already converted, see `as_float`).
+    Fetches whole batches at once (`__getitems__`) so a DataLoader epoch costs a few tensor ops
+    instead of N Python calls."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Transform | None = None) -> None:
         self.images = images
@@ -28,12 +29,18 @@ class ImageTensorDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitems__(self, indices: list[int]) -> list[torch.Tensor]:
+    def as_float(self, device: torch.device) -> "ImageTensorDataset":
+        """The same dataset with its images converted to float [0, 1] once, and on ``device`` (four
+        times the memory of uint8; each batch is then a plain gather)."""
+        return ImageTensorDataset(self.images.to(device).float().div_(255), self.labels.to(device), self.transform)
+
+    def __getitems__(self, indices: list[int] | torch.Tensor) -> list[torch.Tensor]:
         index = torch.as_tensor(indices)
-        x = self.images[index].float().div_(255)
+        x = self.images.index_select(0, index)  # a few times faster than self.images[index]
+        x = x.float().div_(255) if x.dtype == torch.uint8 else x
         if self.transform is not None:
             x = self.transform(x)
-        return [x, self.labels[index]]
+        return [x, self.labels.index_select(0, index)]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.__getitems__([index])
@@ -125,7 +132,10 @@ class ImageDataModule(LightningDataModule):
         if stage in ("test", "predict") and not hasattr(self, "test_set"):
             self.test_set = ImageTensorDataset(*self._subset(*self.load(train=False)))
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | InMemoryLoader:
+        if self.num_workers == 0:  # the split is in memory: batches straight from its tensors
+            train = self.train_set.as_float(training_device(self))
+            return in_memory_loader(self, train.__getitems__, len(train))
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:

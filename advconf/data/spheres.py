@@ -13,7 +13,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, TensorDataset
 
 from advconf.errors import AdvconfError
-from advconf.data.resumable import ResumableLoader
+from advconf.data.resumable import InMemoryLoader, in_memory_loader, training_device
 
 Region = Literal["full", "half", "opposing_quadrants_removed"]
 
@@ -97,9 +97,10 @@ class SpheresDataModule(LightningDataModule):
             region = self.train_region if split == "train" else "full"
             self.datasets[split] = TensorDataset(*sample_spheres(n, self.dim, self.radii, generator, region))
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> InMemoryLoader:
         # The order depends only on (seed, epoch), so a mid-epoch checkpoint resumes exactly.
-        return ResumableLoader(self.datasets["train"], batch_size=self.batch_size, seed=self.seed, drop_last=True)
+        x, y = (t.to(training_device(self)) for t in self.datasets["train"].tensors)
+        return in_memory_loader(self, lambda index: [x.index_select(0, index), y.index_select(0, index)], len(y), drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.datasets["val"], batch_size=self.batch_size)
