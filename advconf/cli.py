@@ -4,25 +4,31 @@
 with a preset (``advconf.presets``). Bad input ends in a one-line ``advconf: error: ...``.
 """
 
+import errno
+import logging
 import sys
 import warnings
 from typing import Any
 
 from jsonargparse import ArgumentParser
 from lightning.pytorch import Trainer
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from advconf import presets
+from advconf.atomic import atomic_open
 from advconf.callbacks.finite_check import FiniteCheck
 from advconf.checkpoints import check_checkpoint_matches, load_checkpoint
 from advconf.errors import AdvconfError
 from advconf.module import Classifier
-from advconf.reliability import AtomicCheckpointIO, PreemptionCheckpoint
+from advconf.reliability import AtomicCheckpointIO, Preempted, PreemptionCheckpoint
 from advconf.run_directory import check_fit_directory, confine_to_run_directory, log_offline_if_wandb_cannot_go_online
 
 EVALUATING = ("test", "validate")
+# A write refused for one of these reasons is the environment's fault: one line, not a traceback.
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 COUNT_OR_FRACTION = {f"trainer.limit_{stage}_batches" for stage in ("train", "val", "test", "predict")}
 # Subcommands that are not Trainer methods: dispatched before LightningCLI, listed in its help.
 TOOLS = {
@@ -46,6 +52,22 @@ class AdvconfArgumentParser(LightningArgumentParser):
             super().error(message, ex)
         print(f"advconf: error: {' '.join(message.split())}", file=sys.stderr)
         raise SystemExit(2)
+
+
+class SaveConfig(SaveConfigCallback):
+    """The resolved config in the run directory, written atomically (a full disk or a kill mid-write
+    keeps the previous file) and rewritten by requeued and resumed runs."""
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if self.already_saved:
+            return
+        if trainer.is_global_zero:
+            path = f"{trainer.log_dir}/{self.config_filename}"
+            text = self.parser.dump(self.config, skip_none=False)
+            with atomic_open(path) as f:
+                f.write(text)
+            self.already_saved = True
+        self.already_saved = trainer.strategy.broadcast(self.already_saved)
 
 
 class AdvconfCLI(LightningCLI):
@@ -126,6 +148,14 @@ class AdvconfCLI(LightningCLI):
         if self.trainer.is_global_zero and callback is not None and getattr(callback, "dirpath", None):
             print(f"advconf: checkpoints in {callback.dirpath} (resume with --ckpt_path last)")
 
+    def _after_evaluation(self) -> None:
+        # Lightning's predict loop ignores a SIGTERM, and one on a test's last batch lets the test finish
+        # (its results are complete): the command still says it was interrupted.
+        if self.trainer.received_sigterm:
+            raise SIGTERMException(143)
+
+    after_validate = after_test = after_predict = _after_evaluation
+
 
 def config_filename(subcommand: str) -> str:
     return "config.yaml" if subcommand == "fit" else f"{subcommand}-config.yaml"
@@ -135,6 +165,8 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of ``advconf`` and ``python -m advconf``; tests call it with ``args=[...]``."""
     args = list(sys.argv[1:] if args is None else args)
     subcommand = next((a for a in args if not a.startswith("-")), "fit")
+    # A handler that cannot write (a full disk) must not print a 50-line "Logging error" per record.
+    logging.raiseExceptions = False
     try:
         if args[:1] and args[0] in TOOLS:
             tool = __import__(TOOLS[args[0]][0], fromlist=["main"])
@@ -149,28 +181,47 @@ def main(args: list[str] | None = None) -> None:
             args=rest,
             attacks=attacks,
             # Requeued and re-run jobs rewrite their config; test/validate runs keep the fit's config.yaml.
+            save_config_callback=SaveConfig,
             save_config_kwargs={"overwrite": True, "config_filename": config_filename(subcommand)},
             trainer_defaults={"inference_mode": False},  # attacks at test time need input gradients
             parser_kwargs={"prog": "advconf", "description": "Train and attack low-precision, regularised classifiers."},
             auto_configure_optimizers=False,
         )
+    except Preempted as stopped:
+        fail(str(stopped), stopped.code)
     except SIGTERMException:
-        saved = " (ckpt/last.ckpt holds the state; resume with --ckpt_path last)" if subcommand == "fit" else ""
-        print(f"advconf: error: interrupted by a signal during {subcommand}{saved}", file=sys.stderr)
-        raise SystemExit(143) from None
+        fail(f"interrupted by a signal during {subcommand}; no checkpoint was written", 143)
+    except OSError as error:
+        if error.errno not in WRITE_ERRORS:
+            raise
+        fail(f"cannot write {error.filename or 'a file'}: {error.strerror}", 2)
     except Exception as error:
         # jsonargparse wraps errors raised while instantiating classes from the config.
         cause = user_error(error)
         if cause is None:
             raise
-        print(f"advconf: error: {one_line(cause)}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(one_line(cause), 2)
     finally:
         finish_wandb_run()
 
 
+def fail(message: str, status: int) -> None:
+    """One line on stderr; on the process's own stderr when W&B's capture of it cannot write (a full disk)."""
+    try:
+        print(f"advconf: error: {message}", file=sys.stderr, flush=True)
+    except OSError:
+        print(f"advconf: error: {message}", file=sys.__stderr__, flush=True)
+    raise SystemExit(status) from None
+
+
 def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
+    """The error's message on one line. An error re-raised from a DataLoader worker carries the
+    worker's traceback in its message: keep only the message itself."""
+    text = str(error)
+    if "Original Traceback" in text:
+        text = next((line for line in reversed(text.splitlines()) if line.strip()), text)
+        text = text.split(": ", 1)[1] if text.startswith(type(error).__name__ + ":") else text
+    return " ".join(text.split())
 
 
 def user_error(error: BaseException | None) -> AdvconfError | None:
@@ -185,10 +236,14 @@ def user_error(error: BaseException | None) -> AdvconfError | None:
 
 
 def finish_wandb_run() -> None:
-    """Close the W&B run so its offline files are complete when the command returns."""
+    """Close the W&B run so its offline files are complete when the command returns (on a full disk
+    it cannot be: the run's own error has been reported already)."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
-        wandb.run.finish()
+        try:
+            wandb.run.finish()
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

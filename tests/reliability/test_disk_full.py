@@ -50,8 +50,6 @@ def advconf(cwd, *args) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="needs cli.py: logging.raiseExceptions = False, one line for an OSError "
-                                       "(the config save's, W&B's), a W&B finish that tolerates a full disk (docs/reliability.md)")
 def test_cli_on_a_full_disk_ends_with_one_line_and_keeps_earlier_files(small_disk):
     config = tiny_spheres_config(small_disk, name="run")  # W&B offline logger on: its log files fill up too
     run = small_disk / "checkpoints" / "run"

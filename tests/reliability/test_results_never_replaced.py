@@ -101,3 +101,18 @@ def test_wandb_online_without_a_key_logs_offline_within_seconds_with_one_line(tm
     assert len(notes) == 1 and "no W&B API key" in notes[0] and "Traceback" not in run.stderr
     assert list((tmp_path / "checkpoints" / "online" / "wandb").glob("offline-run-*"))
     assert time.monotonic() - start < 120  # wandb.init alone would wait ~90 s before failing
+
+
+@pytest.mark.parametrize("stage, moment", [("test", "test"), ("validate", "validation"), ("predict", "predict")])
+def test_a_signal_outside_fit_ends_the_command_with_one_line_and_status_143_and_no_checkpoint(evaluated, capsys, stage, moment):
+    config, run_dir = evaluated
+    before = {p: p.read_bytes() for p in (run_dir / "ckpt").iterdir()}
+    fault = '{"class_path": "tests.reliability.faults.SignalAt", "init_args": {"step": 0, "signal_name": "SIGTERM", "moment": "%s"}}' % moment
+    args = [stage, "--config", config, "--ckpt_path", run_dir / "ckpt" / "last.ckpt", f"--trainer.callbacks+={fault}"]
+    with pytest.raises(SystemExit) as stop:
+        run_cli(args + (["--attack", "fgsm", "--attack.name", f"signalled-{stage}"] if stage == "test" else []))
+    assert stop.value.code == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"advconf: error: interrupted by a signal during {stage}; no checkpoint was written"
+    assert {p: p.read_bytes() for p in (run_dir / "ckpt").iterdir()} == before
+    assert not (run_dir / "results" / f"signalled-{stage}.json").exists()  # stopped after the first of 4 batches
