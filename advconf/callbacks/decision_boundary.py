@@ -9,19 +9,10 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import nn
 
+from advconf.errors import AdvconfError
 from advconf.functional import probabilities
 from advconf.plots import decision_boundary_figure
 from advconf.results import log_image, results_dir, save_figure, write_csv, write_json
-
-
-def supported(angles: torch.Tensor, region: str) -> torch.Tensor:
-    """Which angles of the plane had training data, for the spheres data module's `train_region`."""
-    quadrant = torch.div(angles, math.pi / 2, rounding_mode="floor").long() % 4
-    if region == "opposing_quadrants_removed":
-        return (quadrant == 0) | (quadrant == 2)
-    if region == "half":
-        return quadrant < 2
-    return torch.ones_like(angles, dtype=torch.bool)
 
 
 def outer_probability(model: nn.Module, xy: torch.Tensor, dim: int) -> torch.Tensor:
@@ -98,6 +89,8 @@ class DecisionBoundary(Callback):
             return
         data = trainer.datamodule
         region = getattr(data, "train_region", "full")
+        if not hasattr(data, "in_training_region"):
+            raise AdvconfError(f"DecisionBoundary draws 2-D spheres data; {type(data).__name__} has no training region to compare")
         dim = data.input_shape[0]
         angles = (torch.arange(self.num_angles, device=pl_module.device) + 0.5) * (2 * math.pi / self.num_angles)
         was_training = pl_module.training
@@ -105,7 +98,7 @@ class DecisionBoundary(Callback):
         with torch.no_grad():
             radii = boundary_radii(pl_module, angles, dim, self.r_max).cpu()
             angles = angles.cpu()
-            inside = supported(angles, region)
+            inside = data.in_training_region(angles).cpu()
             summary = {
                 "train_region": region,
                 "r_max": self.r_max,

@@ -43,6 +43,17 @@ def sample_spheres(
     return x, y
 
 
+def in_region(angles: torch.Tensor, region: Region) -> torch.Tensor:
+    """Whether points at these angles (of the first two coordinates, in [0, 2π)) lie in ``region``:
+    the rule ``sample_spheres`` draws from."""
+    quadrant = torch.div(angles, math.pi / 2, rounding_mode="floor").long() % 4
+    if region == "opposing_quadrants_removed":
+        return (quadrant == 0) | (quadrant == 2)
+    if region == "half":
+        return quadrant < 2
+    return torch.ones_like(angles, dtype=torch.bool)
+
+
 class SpheresDataModule(LightningDataModule):
     """Synthetic concentric spheres in raw coordinates (no valid-input box: attacks are unbounded).
 
@@ -88,6 +99,10 @@ class SpheresDataModule(LightningDataModule):
         self.num_classes = 2
         self.input_shape = (dim,)
         self.datasets: dict[str, TensorDataset] = {}
+
+    def in_training_region(self, angles: torch.Tensor) -> torch.Tensor:
+        """Whether the training set has points at these angles of the first two coordinates."""
+        return in_region(angles, self.train_region)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:

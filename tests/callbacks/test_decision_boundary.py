@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch import Trainer
 from torch import nn
 
-from advconf.callbacks.decision_boundary import DecisionBoundary, boundary_radii, radius_spread, supported
+from advconf.callbacks.decision_boundary import DecisionBoundary, boundary_radii, radius_spread
 from advconf.data.spheres import SpheresDataModule
 from advconf.models import MLP
 from advconf.module import Classifier
@@ -44,13 +44,6 @@ def test_circle_has_zero_spread_and_ellipse_does_not():
     angles = torch.linspace(0, 2 * math.pi, 100)
     assert radius_spread(torch.full((100,), 1.15))["std_over_mean"] == pytest.approx(0.0)
     assert radius_spread(1.15 + 0.1 * torch.cos(2 * angles))["std_over_mean"] > 0.05
-
-
-def test_supported_angles_follow_the_train_region():
-    angles = torch.tensor([0.3, 2.0, 3.5, 5.0])  # one per quadrant
-    assert supported(angles, "opposing_quadrants_removed").tolist() == [True, False, True, False]
-    assert supported(angles, "half").tolist() == [True, True, False, False]
-    assert supported(angles, "full").all()
 
 
 def test_writes_picture_and_circularity_numbers_at_test_end(tmp_path):

@@ -60,3 +60,18 @@ def test_spheres_are_unbounded_raw_coordinates():
 def test_bad_arguments_are_refused(kwargs, message):
     with pytest.raises(AdvconfError, match=message):
         SpheresDataModule(**kwargs)
+
+
+def test_training_region_rule_by_hand_and_every_sampled_training_point_follows_it():
+    from advconf.data.spheres import in_region
+
+    angles = torch.tensor([0.3, 2.0, 3.5, 5.0])  # one per quadrant
+    assert in_region(angles, "opposing_quadrants_removed").tolist() == [True, False, True, False]
+    assert in_region(angles, "half").tolist() == [True, True, False, False]
+    assert in_region(angles, "full").all()
+    for region in ("half", "opposing_quadrants_removed"):
+        data = SpheresDataModule(train_size=500, train_region=region)
+        data.setup("fit")
+        x = data.datasets["train"].tensors[0]
+        trained = data.in_training_region(torch.atan2(x[:, 1], x[:, 0]) % (2 * math.pi))
+        assert trained.all(), region
