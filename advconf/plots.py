@@ -1,5 +1,6 @@
-"""Every picture advconf draws: evaluation curves, non-example grids (Figs 2, 3, 6, 7), first-layer
-filters (Fig 8), logistic-regression weights (Fig 4) and the spheres decision boundary (Fig 5).
+"""Every picture advconf draws: evaluation curves, the report's curves of many runs and its labelled
+scatter plots, non-example grids (Figs 2, 3, 6, 7), first-layer filters (Fig 8), logistic-regression
+weights (Fig 4) and the spheres decision boundary (Fig 5).
 
 Figures are ``matplotlib.figure.Figure`` objects built without pyplot, so drawing needs no GUI
 backend and importing advconf changes no global matplotlib state. ``advconf.results.save_figure``
@@ -32,6 +33,34 @@ def curves_figure(
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
     ax.legend()
+    return fig
+
+
+def runs_curves_figure(lines: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str, title: str) -> Figure:
+    """One line per entry ``label: (xs, ys)``, each with its own x values (runs of a report)."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for i, (label, (xs, ys)) in enumerate(lines.items()):
+        # The colour cycle has 10 colours: later lines get a new dash pattern so no two look alike.
+        style = ("-", "--", ":", "-.")[i // 10 % 4]
+        ax.plot(xs, ys, marker="o", linestyle=style, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: curves stay visible
+    return fig
+
+
+def labelled_scatter(
+    xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], xlabel: str, ylabel: str, title: str
+) -> Figure:
+    """Points, each annotated with its label (one run of a report per point)."""
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
+    ax.scatter(xs, ys, zorder=2)
+    for x, y, label in zip(xs, ys, labels):
+        ax.annotate(label, (x, y), xytext=(4, 3), textcoords="offset points", fontsize="x-small")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
     return fig
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from advconf.plots import labelled_scatter
 from advconf.report.collect import Run
 from advconf.report.rank_correlation import rank_correlation
 from advconf.report.tables import find_row, nonexample_results
@@ -98,16 +99,12 @@ def describe(entry: dict[str, Any]) -> str:
 def scatter(rows: Sequence[dict[str, Any]], entry: dict[str, Any]) -> Figure:
     """Robust accuracy against one statistic, each point labelled with its run."""
     key = entry["statistic"]
-    fig = Figure(figsize=(6, 4.5))
-    ax = fig.subplots()
     shown = [row for row in rows if row[key] is not None]
-    ax.scatter([row[key] for row in shown], [row["robust_accuracy"] for row in shown], zorder=2)
-    for row in shown:
-        ax.annotate(row["run"], (row[key], row["robust_accuracy"]), xytext=(4, 3), textcoords="offset points", fontsize="x-small")
     attack, eps = rows[0]["attack"], rows[0]["eps"]
-    ax.set(xlabel=entry["label"], ylabel=f"{attack} accuracy at eps {eps:g}", title=f"{entry['label']}\nSpearman {describe(entry)}")
-    ax.grid(alpha=0.3)
-    return fig
+    return labelled_scatter(
+        [row[key] for row in shown], [row["robust_accuracy"] for row in shown], [row["run"] for row in shown],
+        xlabel=entry["label"], ylabel=f"{attack} accuracy at eps {eps:g}", title=f"{entry['label']}\nSpearman {describe(entry)}",
+    )
 
 
 def _number(value: Any) -> float | None:

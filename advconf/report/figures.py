@@ -5,6 +5,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from advconf.plots import runs_curves_figure
 from advconf.report.collect import Run
 
 
@@ -50,18 +51,10 @@ def x_label(runs: Sequence[Run], name: str) -> str:
 
 
 def curves_figure(rows: Sequence[dict[str, Any]], name: str, xlabel: str) -> Figure:
-    """One line per (run, curve) of ``curve_rows``; every line has its own budgets. Built without
-    pyplot (as ``advconf.plots``): nothing to close, no GUI backend."""
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    lines: dict[str, list[dict[str, Any]]] = {}
+    """One line per (run, curve) of ``curve_rows``; every line has its own budgets."""
+    lines: dict[str, tuple[list[float], list[float]]] = {}
     for row in rows:
-        lines.setdefault(f"{row['run']} ({row['curve']})" if row["curve"] else row["run"], []).append(row)
-    for i, (label, points) in enumerate(lines.items()):
-        # The colour cycle has 10 colours: later lines get a new dash pattern so no two look alike.
-        style = ("-", "--", ":", "-.")[i // 10 % 4]
-        ax.plot([p["eps"] for p in points], [p["accuracy"] for p in points], marker="o", linestyle=style, label=label)
-    ax.set(xlabel=xlabel, ylabel="accuracy", title=name, ylim=(-0.02, 1.02))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: curves stay visible
-    return fig
+        xs, ys = lines.setdefault(f"{row['run']} ({row['curve']})" if row["curve"] else row["run"], ([], []))
+        xs.append(row["eps"])
+        ys.append(row["accuracy"])
+    return runs_curves_figure(lines, xlabel=xlabel, ylabel="accuracy", title=name)
