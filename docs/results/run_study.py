@@ -14,33 +14,16 @@ recorded and the rest still run (the report shows what is missing); the exit cod
 
 import argparse
 import os
-import shlex
 import sys
-import time
 from pathlib import Path
 
-from advconf.cli import main
+from run_all import FAILED, QUIET, advconf  # this folder is on sys.path when the script runs
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = "configs/study_confidence.yaml"
 SWEEP = REPO / "configs" / "study_confidence_sweep.txt"
 RUNS = "checkpoints/study_confidence"
 REPORT_EPS = 0.05
-# No W&B run per fit or evaluation: the results files are the record (the report can log to W&B).
-QUIET = ["--trainer.enable_progress_bar=false", "--trainer.logger=false"]
-FAILED: list[str] = []
-
-
-def advconf(*args: str) -> None:
-    command = shlex.join(args)
-    print("+ advconf", command, flush=True)
-    start = time.monotonic()
-    try:
-        main(args=list(args))
-    except SystemExit as exit_info:
-        if exit_info.code not in (0, None):
-            FAILED.append(command)
-    print(f"+ advconf {args[0]}: {time.monotonic() - start:.0f} s", flush=True)
 
 
 def sweep_rows(runs: str) -> dict[str, list[str]]:
