@@ -10,7 +10,11 @@ from advconf.attacks.cascade import AutoAttack, Cascade, CascadeResult, StageRep
 from advconf.attacks.fab import FABT
 from advconf.attacks.fgsm import FGSM
 from advconf.attacks.noise import UniformNoise
-from advconf.attacks.non_examples import NonExampleAscent, NonExampleScores, score_non_examples
+from advconf.attacks.non_examples import (
+    NonExampleAscent,
+    NonExampleScores,
+    score_non_examples,
+)
 from advconf.attacks.offset import ConstantOffset
 from advconf.attacks.pgd import PGD
 from advconf.attacks.square import Square

@@ -10,7 +10,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -115,7 +115,43 @@ def input_gradient(model: nn.Module, x: Tensor, y: Tensor, targeted: bool = Fals
     return total if samples == 1 else total / samples
 
 
-class GradientAttack:
+class Attack:
+    """Base of every attack: the contract (docs/architecture.md) in one place.
+
+    ``attack(model, x, y, eps, box=(0.0, 1.0), generator=None)`` checks the budget and the box, turns
+    the inputs into plain tensors with input gradients available (even inside Lightning's inference
+    mode) and hands them to ``perturb``, which subclasses implement. ``generator``, when given,
+    replaces the attack's own seeded generator for its random draws.
+    """
+
+    def __call__(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        box: Box = (0.0, 1.0),
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        return self.prepared(self.perturb, model, x, y, eps, box, generator)
+
+    def prepared(
+        self, method: Callable, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
+    ) -> Any:
+        """``method(model, x, y, eps, box, generator)`` on checked arguments and fresh inputs."""
+        eps, box = self.check_budget(eps), check_box(box)
+        with gradients_on():
+            return method(model, fresh(x), fresh(y), eps, box, generator)
+
+    @staticmethod
+    def check_budget(eps: float) -> float:
+        return check_eps(eps)
+
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None) -> Tensor:
+        raise NotImplementedError
+
+
+class GradientAttack(Attack):
     """Base of attacks that follow input gradients.
 
     ``gradient_samples`` > 1 averages every input gradient over that many forward/backward passes:

@@ -33,15 +33,11 @@ from advconf.attacks._gradients import (
     GradientAttack,
     Norm,
     ascent_direction,
-    check_box,
     check_count,
-    check_eps,
     check_norm,
     check_positive,
     check_seed,
     clip_box,
-    fresh,
-    gradients_on,
     l2_norms,
     make_generator,
     make_projection,
@@ -127,29 +123,20 @@ class _APGDBase(GradientAttack):
         """Raises ``NotApplicable`` (one line) when the model has too few classes for this loss (any box works)."""
         require_classes(self.name, classes, self.min_classes, self.why)
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        box: Box = (0.0, 1.0),
-        generator: torch.Generator | None = None,
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
-        eps, box = check_eps(eps), check_box(box)
-        with gradients_on():
-            x, y = fresh(x), fresh(y)
-            with torch.no_grad():
-                logits = model(x)
-            self.check_applicable(num_classes(logits), box, x)
-            if eps == 0:
-                return clip_box(x, box)
-            generator = make_generator(self.seed) if generator is None else generator
+        with torch.no_grad():
+            logits = model(x)
+        self.check_applicable(num_classes(logits), box, x)
+        if eps == 0:
+            return clip_box(x, box)
+        generator = make_generator(self.seed) if generator is None else generator
 
-            def run(index: Tensor, target: Tensor | None, loss_fn: LossFn) -> Tensor:
-                return self._single_run(model, x[index], y[index], target, loss_fn, eps, box, generator)
+        def run(index: Tensor, target: Tensor | None, loss_fn: LossFn) -> Tensor:
+            return self._single_run(model, x[index], y[index], target, loss_fn, eps, box, generator)
 
-            return first_break(model, x, y, predictions(logits) == y, self._attempts(run, logits))
+        return first_break(model, x, y, predictions(logits) == y, self._attempts(run, logits))
 
     def _attempts(self, run: Runner, logits: Tensor) -> Iterator[Attempt]:
         """The runs to try in turn, each on the examples no earlier one broke."""

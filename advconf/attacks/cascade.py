@@ -20,15 +20,12 @@ from torch import Tensor, nn
 
 from advconf.attacks._applicability import NotApplicable
 from advconf.attacks._gradients import (
+    Attack,
     Box,
     Norm,
-    check_box,
     check_count,
-    check_eps,
     check_norm,
     check_seed,
-    fresh,
-    gradients_on,
 )
 from advconf.attacks.apgd import APGD, APGDT
 from advconf.attacks.fab import FABT
@@ -128,7 +125,7 @@ def _elapsed(start: float, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-class Cascade:
+class Cascade(Attack):
     """Runs attacks in order, each on the examples all earlier ones left correct; worst case per example.
 
     Any attack with advconf's contract can be a stage; one with a ``check_applicable(classes, box, x)``
@@ -148,16 +145,10 @@ class Cascade:
             raise AdvconfError("a cascade needs at least one stage")
         self.attacks = dict(stages)
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        box: Box = (0.0, 1.0),
-        generator: torch.Generator | None = None,
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
-        return self.run(model, x, y, eps, box, generator).x_adv
+        return self._run(model, x, y, eps, box, generator).x_adv
 
     def applicability(self, classes: int, box: Box, x: Tensor) -> dict[str, str | None]:
         """Per stage, ``None`` if it can run, else the one-line reason it is skipped."""
@@ -181,35 +172,36 @@ class Cascade:
         box: Box = (0.0, 1.0),
         generator: torch.Generator | None = None,
     ) -> CascadeResult:
-        eps, box = check_eps(eps), check_box(box)
-        with gradients_on():
-            x, y = fresh(x), fresh(y)
-            with torch.no_grad():
-                logits = model(x)
-            clean_correct, classes = predictions(logits) == y, num_classes(logits)
-            reasons = self.applicability(classes, box, x)
-            if all(reasons.values()):
-                raise NotApplicable("no stage of the cascade can run: " + "; ".join(reasons.values()))
-            result = CascadeResult(x_adv=x.clone(), clean_correct=clean_correct)
-            robust = clean_correct.clone()
-            for name, attack in self.attacks.items():
-                uses_gradients = bool(getattr(attack, "uses_gradients", True))
-                if reasons[name]:
-                    result.stages.append(StageReport(name, robust.clone(), 0, 0, 0.0, reasons[name], uses_gradients))
-                    continue
-                index = robust.nonzero().flatten()
-                start, broken = time.perf_counter(), 0
-                if index.numel():
-                    candidates = attack(model, x[index], y[index], eps, box, generator)
-                    with torch.no_grad():
-                        fooled = predictions(model(candidates)) != y[index]
-                    result.x_adv[index] = candidates.to(x.dtype)
-                    robust[index[fooled]] = False
-                    broken = int(fooled.sum())
-                seconds = _elapsed(start, x.device)
-                report = StageReport(name, robust.clone(), int(index.numel()), broken, seconds, None, uses_gradients)
-                result.stages.append(report)
-            return result
+        """The cascade on ``x`` with every stage's outcome (``attack(...)`` returns only ``x_adv``)."""
+        return self.prepared(self._run, model, x, y, eps, box, generator)
+
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None) -> CascadeResult:
+        with torch.no_grad():
+            logits = model(x)
+        clean_correct, classes = predictions(logits) == y, num_classes(logits)
+        reasons = self.applicability(classes, box, x)
+        if all(reasons.values()):
+            raise NotApplicable("no stage of the cascade can run: " + "; ".join(reasons.values()))
+        result = CascadeResult(x_adv=x.clone(), clean_correct=clean_correct)
+        robust = clean_correct.clone()
+        for name, attack in self.attacks.items():
+            uses_gradients = bool(getattr(attack, "uses_gradients", True))
+            if reasons[name]:
+                result.stages.append(StageReport(name, robust.clone(), 0, 0, 0.0, reasons[name], uses_gradients))
+                continue
+            index = robust.nonzero().flatten()
+            start, broken = time.perf_counter(), 0
+            if index.numel():
+                candidates = attack(model, x[index], y[index], eps, box, generator)
+                with torch.no_grad():
+                    fooled = predictions(model(candidates)) != y[index]
+                result.x_adv[index] = candidates.to(x.dtype)
+                robust[index[fooled]] = False
+                broken = int(fooled.sum())
+            seconds = _elapsed(start, x.device)
+            report = StageReport(name, robust.clone(), int(index.numel()), broken, seconds, None, uses_gradients)
+            result.stages.append(report)
+        return result
 
 
 class AutoAttack(Cascade):

@@ -19,16 +19,13 @@ from torch import Tensor, nn
 from advconf.attacks._applicability import require_box, require_classes
 from advconf.attacks._first_break import first_break
 from advconf.attacks._gradients import (
+    Attack,
     Box,
     Norm,
-    check_box,
     check_count,
-    check_eps,
     check_norm,
     check_positive,
     clip_box,
-    fresh,
-    gradients_on,
     make_projection,
 )
 from advconf.attacks._torchattacks import UnitBoxView, build
@@ -50,7 +47,7 @@ class _FAB(torchattacks.FAB):
         return difference.detach().unsqueeze(1), grad.unsqueeze(1)
 
 
-class FABT:
+class FABT(Attack):
     """Targeted FAB over the most likely wrong classes (AutoAttack's FAB-T); needs a bounded box.
 
     Single-logit binary models are attacked as the two logits ``[0, z]`` (one target class).
@@ -90,39 +87,30 @@ class FABT:
         require_classes(self.name, classes, 2, "")
         require_box(self.name, box)
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        box: Box = (0.0, 1.0),
-        generator: torch.Generator | None = None,
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
         """``generator`` is accepted for the contract and unused: FAB-T makes no random draws."""
-        eps, box = check_eps(eps), check_box(box)
-        with gradients_on():
-            x, y = fresh(x), fresh(y)
+        with torch.no_grad():
+            logits = model(x)
+        classes = num_classes(logits)
+        self.check_applicable(classes, box, x)
+        if eps == 0:
+            return clip_box(x, box)
+        view = UnitBoxView(model, box)
+        fab = build(
+            _FAB, view, x.device, norm={"linf": "Linf", "l2": "L2"}[self.norm], eps=eps / view.scale,
+            steps=self.steps, n_restarts=1, alpha_max=self.alpha_max, eta=self.eta, beta=self.beta,
+            multi_targeted=True, n_classes=classes,
+        )
+        u = view.to_unit(x)
+
+        def attempt(index: Tensor, rank: int) -> Tensor:
+            fab.target_class = rank  # the rank-th largest clean logit of each example is its target
             with torch.no_grad():
-                logits = model(x)
-            classes = num_classes(logits)
-            self.check_applicable(classes, box, x)
-            if eps == 0:
-                return clip_box(x, box)
-            view = UnitBoxView(model, box)
-            fab = build(
-                _FAB, view, x.device, norm={"linf": "Linf", "l2": "L2"}[self.norm], eps=eps / view.scale,
-                steps=self.steps, n_restarts=1, alpha_max=self.alpha_max, eta=self.eta, beta=self.beta,
-                multi_targeted=True, n_classes=classes,
-            )
-            u = view.to_unit(x)
+                found = fab.attack_single_run_targeted(u[index], y[index], use_rand_start=False)
+            return make_projection(x[index], eps, self.norm, box)(view.from_unit(found).to(x.dtype))
 
-            def attempt(index: Tensor, rank: int) -> Tensor:
-                fab.target_class = rank  # the rank-th largest clean logit of each example is its target
-                with torch.no_grad():
-                    found = fab.attack_single_run_targeted(u[index], y[index], use_rand_start=False)
-                return make_projection(x[index], eps, self.norm, box)(view.from_unit(found).to(x.dtype))
-
-            ranks = range(2, min(self.targets, classes - 1) + 2)
-            attempts = (lambda index, rank=rank: attempt(index, rank) for rank in ranks)
-            return first_break(model, x, y, predictions(logits) == y, attempts)
+        ranks = range(2, min(self.targets, classes - 1) + 2)
+        attempts = (lambda index, rank=rank: attempt(index, rank) for rank in ranks)
+        return first_break(model, x, y, predictions(logits) == y, attempts)

@@ -9,12 +9,8 @@ from advconf.attacks._gradients import (
     Norm,
     ascent_direction,
     check_count,
-    check_box,
-    check_eps,
     check_norm,
     clip_box,
-    fresh,
-    gradients_on,
 )
 
 
@@ -32,11 +28,8 @@ class FGSM(GradientAttack):
         self.targeted = bool(targeted)
         self.gradient_samples = check_count("gradient_samples", gradient_samples)
 
-    def __call__(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0), generator: torch.Generator | None = None
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
-        eps, box = check_eps(eps), check_box(box)
-        with gradients_on():
-            x, y = fresh(x), fresh(y)
-            grad = self.gradient(model, x, y)
-            return clip_box(x + eps * ascent_direction(grad, self.norm), box)
+        grad = self.gradient(model, x, y)
+        return clip_box(x + eps * ascent_direction(grad, self.norm), box)

@@ -4,22 +4,19 @@ import torch
 from torch import Tensor, nn
 
 from advconf.attacks._gradients import (
+    Attack,
     Box,
     Norm,
-    check_box,
-    check_eps,
     check_norm,
     check_seed,
     clip_box,
-    fresh,
-    gradients_on,
     make_generator,
     random_uniform_linf,
     random_unit_l2,
 )
 
 
-class UniformNoise:
+class UniformNoise(Attack):
     """``linf``: uniform in [-eps, eps] per value; ``l2``: a uniformly random direction of length eps. Clipped to the box.
 
     Args:
@@ -31,21 +28,12 @@ class UniformNoise:
         self.norm = check_norm(norm)
         self.seed = check_seed(seed)
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        box: Box = (0.0, 1.0),
-        generator: torch.Generator | None = None,
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
-        eps, box = check_eps(eps), check_box(box)
-        with gradients_on():
-            x = fresh(x)
-            generator = make_generator(self.seed) if generator is None else generator
-            if self.norm == "linf":
-                noise = random_uniform_linf(x, eps, generator)
-            else:
-                noise = eps * random_unit_l2(x, generator)
-            return clip_box(x + noise, box)
+        generator = make_generator(self.seed) if generator is None else generator
+        if self.norm == "linf":
+            noise = random_uniform_linf(x, eps, generator)
+        else:
+            noise = eps * random_unit_l2(x, generator)
+        return clip_box(x + noise, box)

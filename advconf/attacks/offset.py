@@ -7,15 +7,17 @@ offset (brighter background), ``-c`` subtracts it. The paper plots both signs.
 import torch
 from torch import Tensor, nn
 
-from advconf.attacks._gradients import Box, check_box, check_finite, clip_box, fresh, gradients_on
+from advconf.attacks._gradients import Attack, Box, check_finite, clip_box
 
 
-class ConstantOffset:
+class ConstantOffset(Attack):
     """``x + eps`` on every input value, clipped to the box; ``eps`` is signed (see module docs)."""
 
-    def __call__(
-        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box = (0.0, 1.0), generator: torch.Generator | None = None
+    @staticmethod
+    def check_budget(eps: float) -> float:
+        return check_finite("offset", eps)  # signed
+
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
-        offset, box = check_finite("offset", eps), check_box(box)
-        with gradients_on():
-            return clip_box(fresh(x) + offset, box)
+        return clip_box(x + eps, box)

@@ -8,15 +8,11 @@ from advconf.attacks._gradients import (
     GradientAttack,
     Norm,
     ascent_direction,
-    check_box,
     check_count,
-    check_eps,
     check_norm,
     check_positive,
     check_seed,
     clip_box,
-    fresh,
-    gradients_on,
     make_generator,
     make_projection,
     random_in_ball,
@@ -87,32 +83,23 @@ class PGD(GradientAttack):
             return self.rel_step_size * eps
         return 2.5 * eps / self.steps
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        box: Box = (0.0, 1.0),
-        generator: torch.Generator | None = None,
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
-        eps, box = check_eps(eps), check_box(box)
-        with gradients_on():
-            x, y = fresh(x), fresh(y)
-            if eps == 0:
-                return clip_box(x, box)
-            generator = make_generator(self.seed) if generator is None else generator
-            best = self._run(model, x, y, eps, box, generator)
-            if self.restarts == 1:
-                return best
-            best_score = self._score(model, best, y)
-            for _ in range(self.restarts - 1):
-                candidate = self._run(model, x, y, eps, box, generator)
-                score = self._score(model, candidate, y)
-                better = (score[0] > best_score[0]) | ((score[0] == best_score[0]) & (score[1] > best_score[1]))
-                best = torch.where(better.view(-1, *([1] * (x.ndim - 1))), candidate, best)
-                best_score = tuple(torch.where(better, new, old) for new, old in zip(score, best_score))
+        if eps == 0:
+            return clip_box(x, box)
+        generator = make_generator(self.seed) if generator is None else generator
+        best = self._run(model, x, y, eps, box, generator)
+        if self.restarts == 1:
             return best
+        best_score = self._score(model, best, y)
+        for _ in range(self.restarts - 1):
+            candidate = self._run(model, x, y, eps, box, generator)
+            score = self._score(model, candidate, y)
+            better = (score[0] > best_score[0]) | ((score[0] == best_score[0]) & (score[1] > best_score[1]))
+            best = torch.where(better.view(-1, *([1] * (x.ndim - 1))), candidate, best)
+            best_score = tuple(torch.where(better, new, old) for new, old in zip(score, best_score))
+        return best
 
     def _run(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator) -> Tensor:
         project = make_projection(x, eps, self.norm, box)

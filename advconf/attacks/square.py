@@ -16,25 +16,27 @@ from torch import Tensor, nn
 from advconf.attacks._applicability import require_box, require_classes, require_images
 from advconf.attacks._first_break import first_break
 from advconf.attacks._gradients import (
+    Attack,
     Box,
     Norm,
-    check_box,
     check_count,
-    check_eps,
     check_norm,
     check_positive,
     check_seed,
     clip_box,
-    fresh,
-    gradients_on,
     make_projection,
 )
-from advconf.attacks._torchattacks import UnitBoxView, build, global_seed, private_global_rng
+from advconf.attacks._torchattacks import (
+    UnitBoxView,
+    build,
+    global_seed,
+    private_global_rng,
+)
 from advconf.errors import AdvconfError
 from advconf.functional import num_classes, predictions
 
 
-class Square:
+class Square(Attack):
     """Random search over square-shaped updates of the perturbation; needs image inputs and a bounded box.
 
     Single-logit binary models are attacked as the two logits ``[0, z]``.
@@ -72,18 +74,10 @@ class Square:
         require_box(self.name, box)
         require_images(self.name, x, min_side=5 if self.norm == "l2" else 1)
 
-    def __call__(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        box: Box = (0.0, 1.0),
-        generator: torch.Generator | None = None,
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
-        eps, box = check_eps(eps), check_box(box)
-        with gradients_on(), torch.no_grad():
-            x, y = fresh(x), fresh(y)
+        with torch.no_grad():  # query-based: no gradients anywhere
             logits = model(x)
             self.check_applicable(num_classes(logits), box, x)
             if eps == 0:
