@@ -4,7 +4,7 @@ No Lightning inside. Gradient attacks derive from ``GradientAttack`` (``gradient
 """
 
 from advconf.attacks._applicability import NotApplicable
-from advconf.attacks._gradients import GradientAttack, input_gradient
+from advconf.attacks._gradients import Attack, GradientAttack, input_gradient
 from advconf.attacks.apgd import APGD, APGDT
 from advconf.attacks.cascade import AutoAttack, Cascade, CascadeResult, StageReport
 from advconf.attacks.fab import FABT
@@ -25,6 +25,7 @@ __all__ = [
     "FABT",
     "FGSM",
     "PGD",
+    "Attack",
     "AutoAttack",
     "Cascade",
     "CascadeResult",
