@@ -13,7 +13,6 @@ numbers. An experiment config's ``attack_defaults: {NAME: {KEY: VALUE}}`` are ap
 
 import importlib
 import inspect
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,11 @@ import yaml
 from jsonargparse import ArgumentParser
 from lightning.pytorch import Callback
 
+from advconf.budgets import is_fraction, parse_budget
 from advconf.errors import AdvconfError
 
 PACKAGED = Path(__file__).resolve().parent / "presets"
 ALIASES = {"fooling": "non-examples"}  # old name -> current name
-_FRACTION = re.compile(r"^\s*-?\d+(\.\d*)?\s*/\s*\d+(\.\d*)?\s*$")
 
 
 @dataclass
@@ -70,11 +69,8 @@ def read_value(text: str) -> Any:
 
 
 def numbers_from_fractions(value: Any) -> Any:
-    if isinstance(value, str) and _FRACTION.match(value):
-        numerator, denominator = (float(part) for part in value.split("/"))
-        if denominator == 0:
-            raise AdvconfError(f"{value!r} divides by zero")
-        return numerator / denominator
+    if is_fraction(value):
+        return parse_budget(value)
     if isinstance(value, list):
         return [numbers_from_fractions(v) for v in value]
     return value

@@ -79,7 +79,7 @@ def test_experiment_defaults_then_command_line_overrides_apply_to_every_preset_t
         (presets.AttackOptions(["fgsm"]), {"cw": {"eps": [0.1]}}, "unknown presets"),
         (presets.AttackOptions(["fgsm", "fgsm"]), {}, "same results file"),
         (presets.AttackOptions(["cw"]), {}, "unknown attack 'cw'; available presets: autoattack, autoattack-l2, eot-pgd"),
-        (presets.AttackOptions(["pgd"], {"eps": "eight"}), {}, "a budget must be a number or a fraction like 8/255"),
+        (presets.AttackOptions(["pgd"], {"eps": "eight"}), {}, "eps must be a number or a fraction like 8/255"),
     ],
 )
 def test_bad_preset_requests_are_one_line_errors(options, defaults, message):

@@ -17,6 +17,7 @@ from advconf.attacks._gradients import (
     make_projection,
     random_in_ball,
 )
+from advconf.budgets import Budget, parse_budget
 from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, predictions
 
@@ -33,7 +34,7 @@ class PGD(GradientAttack):
 
     Args:
         steps: number of gradient steps.
-        step_size: absolute step size in input units.
+        step_size: absolute step size in input units (``2/255`` is fine).
         rel_step_size: step size as a fraction of eps (exclusive with ``step_size``).
         norm: ``linf`` (sign steps) or ``l2`` (normalised gradient steps).
         random_start: start uniformly inside the eps-ball instead of at ``x``.
@@ -53,7 +54,7 @@ class PGD(GradientAttack):
     def __init__(
         self,
         steps: int = 50,
-        step_size: float | None = None,
+        step_size: Budget | None = None,
         rel_step_size: float | None = None,
         norm: Norm = "linf",
         random_start: bool = True,
@@ -65,7 +66,7 @@ class PGD(GradientAttack):
         if step_size is not None and rel_step_size is not None:
             raise AdvconfError("give PGD either step_size or rel_step_size, not both")
         self.steps = check_count("steps", steps)
-        self.step_size = None if step_size is None else check_positive("step_size", step_size)
+        self.step_size = None if step_size is None else check_positive("step_size", parse_budget(step_size, "step_size"))
         self.rel_step_size = None if rel_step_size is None else check_positive("rel_step_size", rel_step_size)
         self.norm = check_norm(norm)
         self.random_start = bool(random_start)

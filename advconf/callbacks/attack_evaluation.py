@@ -1,8 +1,6 @@
 """`AttackEvaluation`: run an attack over the whole test set for a grid of budgets."""
 
-import math
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 import torch
@@ -10,6 +8,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 
 from advconf.attacks import GradientAttack
+from advconf.budgets import Budget, parse_budget
 from advconf.callbacks.evaluation import Evaluation, Report
 from advconf.callbacks.records import budget_rows, sum_over_processes
 from advconf.errors import AdvconfError
@@ -17,29 +16,12 @@ from advconf.functional import confidence, margin, predictions, top5_correct
 from advconf.masking import MaskingProbe, fired
 from advconf.plots import curves_figure
 
-Budget = float | str  # "8/255" is a budget too
-
-
-def parse_budget(value: Any) -> float:
-    """A budget as people write it: a number, or a simple fraction such as ``"8/255"``."""
-    if isinstance(value, str):
-        try:
-            value = float(Fraction(value.replace(" ", "")))
-        except (ValueError, ZeroDivisionError):
-            raise AdvconfError(f"a budget must be a number or a fraction like 8/255, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise AdvconfError(f"a budget must be a finite number, got {value!r}")
-    return float(value)
-
 
 def validate_eps(eps: list[Budget] | Budget, allow_negative: bool = False) -> list[float]:
     """Budgets as a sorted list of distinct floats; fractions (``8/255``) are accepted."""
     if not isinstance(eps, (int, float, str, list, tuple)):
         raise AdvconfError(f"eps must be a number or a list of numbers, got {eps!r}")
-    try:
-        values = [parse_budget(v) for v in (eps if isinstance(eps, (list, tuple)) else [eps])]
-    except AdvconfError as error:
-        raise AdvconfError(f"eps: {error}") from None
+    values = [parse_budget(v, "eps") for v in (eps if isinstance(eps, (list, tuple)) else [eps])]
     if not values:
         raise AdvconfError("eps must list at least one budget")
     negative = [v for v in values if v < 0]

@@ -7,7 +7,8 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 
 from advconf.attacks.cascade import AutoAttack, Cascade
-from advconf.callbacks.attack_evaluation import Budget, describe, fmt, is_random, validate_eps
+from advconf.budgets import Budget
+from advconf.callbacks.attack_evaluation import describe, fmt, is_random, validate_eps
 from advconf.callbacks.evaluation import Evaluation, Report
 from advconf.callbacks.records import budget_rows, sum_over_processes
 from advconf.errors import AdvconfError

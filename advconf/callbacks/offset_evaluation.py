@@ -7,7 +7,8 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 
 from advconf.attacks import ConstantOffset
-from advconf.callbacks.attack_evaluation import Budget, validate_eps
+from advconf.budgets import Budget
+from advconf.callbacks.attack_evaluation import validate_eps
 from advconf.callbacks.evaluation import Evaluation, Report
 from advconf.callbacks.records import budget_rows
 from advconf.functional import confidence, margin, predictions
