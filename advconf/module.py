@@ -159,9 +159,11 @@ class Classifier(LightningModule):
         trainer, optimizer = self.trainer, self.optimizers().optimizer
         hooks = {name: callbacks_with(trainer, name) for name in ("on_before_backward", "on_after_backward", "on_before_optimizer_step")}
         steps = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        # A chunk may reach past max_steps (-1: no limit).
+        budget = trainer.max_steps - trainer.global_step if trainer.max_steps >= 0 else float("inf")
         totals, losses, logits, ys, terms = [], [], [], [], []
         for x, y, *_ in batches:
-            if 0 <= trainer.max_steps <= trainer.global_step:  # the chunk reaches past max_steps
+            if len(ys) == budget:
                 break
             total, loss, batch_logits, batch_terms = self._losses(x, y)
             optimizer.zero_grad()

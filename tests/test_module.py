@@ -86,7 +86,8 @@ def chunk_fit(steps_per_chunk: int, max_steps: int = 50, optimizer=lambda p: tor
     torch.manual_seed(0)
     model = Classifier(nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)), optimizer, scheduler, steps_per_chunk=steps_per_chunk)
     model.add_loss_term("l2", lambda: 1e-3 * model.model[0].weight.pow(2).sum())
-    options = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=6)
+    options = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
+               "log_every_n_steps": 6}
     fitted = Trainer(max_steps=max_steps, callbacks=list(callbacks), **{**options, **trainer})
     fitted.fit(model, spheres(), ckpt_path=ckpt_path)
     return fitted, model
@@ -98,7 +99,7 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 def test_chunks_of_three_steps_train_exactly_like_one_step_per_batch():
     # 50 steps: two and a half epochs, the last chunk cut short by max_steps; the scheduler steps per epoch.
-    halve = lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1, 0.5)  # noqa: E731
+    halve = lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1, 0.5)
     one, model_one = chunk_fit(1, scheduler=halve)
     three, model_three = chunk_fit(3, scheduler=halve)
     assert one.global_step == three.global_step == 50
@@ -131,11 +132,12 @@ def test_chunked_training_is_the_hand_written_loop_over_the_seeded_order():
 
 
 def test_epoch_metrics_cover_every_step_and_loggers_count_optimizer_steps(tmp_path):
-    frozen = lambda p: torch.optim.SGD(p, lr=0.0)  # noqa: E731  the weights stay at their initial values
+    frozen = lambda p: torch.optim.SGD(p, lr=0.0)  # the weights stay at their initial values
     runs = {}
     for chunk in (1, 3):
         trainer, model = chunk_fit(chunk, max_steps=20, optimizer=frozen, logger=CSVLogger(tmp_path, name=f"k{chunk}"), max_epochs=1)
-        metrics = list(csv.DictReader(open(Path(trainer.logger.log_dir) / "metrics.csv")))
+        with open(Path(trainer.logger.log_dir) / "metrics.csv") as f:
+            metrics = list(csv.DictReader(f))
         runs[chunk] = [int(row["step"]) for row in metrics if row.get("train/loss_step")], metrics
     assert runs[3][0] == runs[1][0] == [5, 11, 17]  # every 6 steps (Lightning numbers them from 0)
     data = spheres()

@@ -10,8 +10,8 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from advconf.errors import AdvconfError
 from advconf.data.resumable import InMemoryLoader, ResumableLoader, in_memory_loader, training_device
+from advconf.errors import AdvconfError
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 

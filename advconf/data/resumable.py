@@ -5,6 +5,7 @@ Two loaders serve it: ``ResumableLoader`` (a ``DataLoader``, for data read by wo
 the training device, optionally several batches at a time as a ``BatchChunk``).
 """
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence, Sized
 from typing import Any
@@ -200,7 +201,7 @@ class InMemoryLoader:
         else:
             bounds = chunk_bounds(epoch * self.batches_per_epoch, self.batches_per_epoch, self.batches_per_chunk, self.chunks_per_epoch)
         self._served = start
-        for lo, hi in zip(bounds, bounds[1:]):
+        for lo, hi in itertools.pairwise(bounds):
             if hi <= start:
                 continue
             lo = max(lo, start)

@@ -12,8 +12,8 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, TensorDataset
 
-from advconf.errors import AdvconfError
 from advconf.data.resumable import InMemoryLoader, in_memory_loader, training_device
+from advconf.errors import AdvconfError
 
 Region = Literal["full", "half", "opposing_quadrants_removed"]
 
