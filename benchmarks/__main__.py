@@ -1,6 +1,7 @@
 """``python -m benchmarks [--quick] [--threads N] [--only NAME ...]``: run the suite, print a table, save JSON.
 
-benchmarks/quant_step_time.py and benchmarks/ffcv_loader.py are separate commands with their own reports.
+benchmarks/quant_step_time.py, benchmarks/ffcv_loader.py and benchmarks/table1_time.py are separate
+commands with their own reports.
 """
 
 import argparse
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import eval_memory, pgd_throughput, robust_eval, train_step
+from benchmarks import eval_memory, pgd_throughput, robust_eval, small_models, train_step
 from benchmarks.common import machine
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -30,6 +31,7 @@ SUITE = {
     "pgd": pgd_throughput.run,
     "eval": robust_eval.run,
     "train": train_step.run,
+    "small": small_models.run,
     "memory": eval_memory.run,
     "gpu": gpu,
 }

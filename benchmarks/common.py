@@ -9,9 +9,24 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch import LightningDataModule
 from torch import nn
+from torch.utils.data import DataLoader
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+class PixelTestData(LightningDataModule):
+    """A test loader of images in [0, 1]: evaluations read the valid input range from the data module."""
+
+    input_box = (0.0, 1.0)
+
+    def __init__(self, loader: DataLoader) -> None:
+        super().__init__()
+        self.loader = loader
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader
 
 
 def interleaved(sides: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:

@@ -11,7 +11,7 @@ from advconf.attacks import FGSM
 from advconf.callbacks import AttackEvaluation
 from advconf.models import VanillaCNN
 from advconf.module import Classifier
-from benchmarks.common import rss_mib
+from benchmarks.common import PixelTestData, rss_mib
 
 EPS = [0.0, 0.05, 0.1, 0.2, 0.3]
 
@@ -40,7 +40,7 @@ def run(quick: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(inference_mode=False, logger=False, enable_progress_bar=False, enable_model_summary=False,
                           callbacks=[evaluation, probe], default_root_dir=run_dir, accelerator="cpu", devices=1)
-        trainer.test(Classifier(VanillaCNN(nf=16).eval(), num_classes=10), dataloaders=loader, verbose=False)
+        trainer.test(Classifier(VanillaCNN(nf=16).eval(), num_classes=10), datamodule=PixelTestData(loader), verbose=False)
     # Per-example records the evaluation must keep (correct + confidence per eps and clean, as float32).
     records_mib = n * 2 * (len(EPS) + 1) * 4 / 2**20
     growth = probe.rss[1.0] - probe.rss[0.1]

@@ -1,7 +1,9 @@
 """Robust accuracy over a 5-eps grid: ``AttackEvaluation`` in ``Trainer.test`` vs the plain loop once per eps."""
 
+import json
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from lightning.pytorch import Trainer
@@ -11,7 +13,7 @@ from advconf.attacks import PGD
 from advconf.callbacks import AttackEvaluation
 from advconf.models import VanillaCNN
 from advconf.module import Classifier
-from benchmarks.common import fashion_mnist, plain_pgd, train_quickly
+from benchmarks.common import PixelTestData, fashion_mnist, plain_pgd, train_quickly
 
 EPS = [0.02, 0.05, 0.1, 0.15, 0.2]
 
@@ -37,8 +39,9 @@ def advconf_robust_accuracy(model: torch.nn.Module, loader: DataLoader, steps: i
             inference_mode=False, logger=False, enable_progress_bar=False, enable_model_summary=False,
             callbacks=[evaluation], default_root_dir=run_dir, accelerator="cpu", devices=1,
         )
-        trainer.test(Classifier(model, num_classes=10), dataloaders=loader, verbose=False)
-    return [row["accuracy"] for row in evaluation.summary(trainer.lightning_module)["rows"]]
+        trainer.test(Classifier(model, num_classes=10), datamodule=PixelTestData(loader), verbose=False)
+        results = json.loads((Path(run_dir) / "results" / "bench.json").read_text())["results"]
+    return [row["accuracy"] for row in results]
 
 
 def run(quick: bool = False) -> list[dict]:
