@@ -16,7 +16,6 @@ from advconf.errors import AdvconfError
 from advconf.models.layers import LAYER_TYPES
 
 
-
 class Pruning(ModelPruning):
     """`ModelPruning` over the weights of the conv/linear layers whose names match `modules`.
 

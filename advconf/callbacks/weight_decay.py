@@ -10,7 +10,6 @@ from advconf.errors import AdvconfError
 from advconf.models.layers import LAYER_TYPES
 
 
-
 def weighted_layers(model: nn.Module, coefficients: dict[str, float]) -> list[tuple[float, nn.Module]]:
     """(coefficient, layer) for each conv/linear layer whose name matches a pattern; the first
     matching pattern, in the order given, sets the coefficient."""

@@ -110,7 +110,8 @@ def write_fit_config(
     bits: tuple[int, int, int] | None = None,
     validate: bool = True,
 ) -> Path:
-    """A tiny ResNet-18 run on the FFCV data in data_dir (3 classes, 16x16 images, batch 4).
+    """A tiny ResNet-18 run on the FFCV data in data_dir (3 classes, 16x16 images, batch 4); with
+    ``bits``, the DoReFa ResNet-18 that the quantised configs train (on 32x32 images, its smallest).
     validate=False skips validation, which saves compiling a second ffcv pipeline per process."""
     callbacks = [{"class_path": "tests.slurm.recorder.RunRecorder", "init_args": {"step_delay": step_delay}}]
     if bits is not None:
@@ -121,6 +122,12 @@ def write_fit_config(
                 "init_args": {"weight_bits": weight, "activation_bits": activation, "gradient_bits": gradient},
             }
         )
+    size = 16 if bits is None else 32
+    model = (
+        {"class_path": "advconf.models.ResNet18", "init_args": {"num_classes": 3, "cifar_stem": True, "input_shape": [3, size, size]}}
+        if bits is None
+        else {"class_path": "advconf.models.DoReFaResNet18", "init_args": {"num_classes": 3, "input_shape": [3, size, size]}}
+    )
     config = {
         "seed_everything": 0,
         "trainer": {
@@ -136,19 +143,14 @@ def write_fit_config(
             "num_sanity_val_steps": None if validate else 0,
             "callbacks": callbacks,
         },
-        "model": {
-            "model": {
-                "class_path": "advconf.models.ResNet18",
-                "init_args": {"num_classes": 3, "cifar_stem": True, "input_shape": [3, 16, 16]},
-            }
-        },
+        "model": {"model": model},
         "data": {
             "class_path": "advconf.data.imagenet.ImageNetDataModule",
             "init_args": {
                 "train_path": str(data_dir / "train.beton"),
                 "val_path": str(data_dir / "val.beton"),
                 "num_classes": 3,
-                "image_size": 16,
+                "image_size": size,
                 "batch_size": 4,
                 "num_workers": 1,
             },
