@@ -61,8 +61,9 @@ class SaveConfig(SaveConfigCallback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if self.already_saved:
             return
+        # trainer.log_dir is a broadcast: every rank must ask for it, or the ranks' collectives pair wrongly
+        path = f"{trainer.log_dir}/{self.config_filename}"
         if trainer.is_global_zero:
-            path = f"{trainer.log_dir}/{self.config_filename}"
             text = self.parser.dump(self.config, skip_none=False)
             with atomic_open(path) as f:
                 f.write(text)
