@@ -20,6 +20,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException, SI
 from advconf import presets
 from advconf.atomic import atomic_open
 from advconf.callbacks.finite_check import FiniteCheck
+from advconf.callbacks.progress_bar import ThrottledProgressBar
 from advconf.checkpoints import check_checkpoint_matches, load_checkpoint
 from advconf.errors import AdvconfError
 from advconf.module import Classifier
@@ -107,7 +108,7 @@ class AdvconfCLI(LightningCLI):
         evaluations = presets.build(self.attacks, config.get("attack_defaults") or {})
         configured = {c.get("class_path") for c in (config.trainer.get("callbacks") or []) if hasattr(c, "get")}
         safety = [cls() for cls in (FiniteCheck, PreemptionCheckpoint) if f"{cls.__module__}.{cls.__qualname__}" not in configured]
-        self.trainer_defaults["callbacks"] = [*safety, *evaluations]
+        self.trainer_defaults["callbacks"] = [*safety, *evaluations, *progress_bar(config.trainer, configured)]
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         # Added here, not as a config default, so the saved config.yaml stays loadable.
@@ -156,6 +157,12 @@ class AdvconfCLI(LightningCLI):
             raise SIGTERMException(143)
 
     after_validate = after_test = after_predict = _after_evaluation
+
+
+def progress_bar(trainer: Any, configured: set[str | None]) -> list[ThrottledProgressBar]:
+    """The throttled bar, unless the config switches the bar off or chooses its own."""
+    chosen = any(name and "ProgressBar" in name.rsplit(".", 1)[-1] for name in configured)
+    return [] if trainer.get("enable_progress_bar") is False or chosen else [ThrottledProgressBar()]
 
 
 def config_filename(subcommand: str) -> str:

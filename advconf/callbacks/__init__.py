@@ -12,6 +12,7 @@ from advconf.callbacks.finite_check import FiniteCheck
 from advconf.callbacks.non_examples import NonExampleEvaluation
 from advconf.callbacks.offset_evaluation import OffsetEvaluation
 from advconf.callbacks.pictures import ModelPictures
+from advconf.callbacks.progress_bar import ThrottledProgressBar
 from advconf.callbacks.pruning import Pruning
 from advconf.callbacks.quantization import Quantization
 from advconf.callbacks.weight_decay import PerLayerWeightDecay
@@ -29,4 +30,5 @@ __all__ = [
     "PerLayerWeightDecay",
     "Pruning",
     "Quantization",
+    "ThrottledProgressBar",
 ]

@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import nn
 
+from advconf.budgets import Budget, parse_budget
 from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, predictions
 from advconf.quant import attack_gradients
@@ -64,7 +65,7 @@ class AdversarialTraining(Callback):
 
     Args:
         attack: the attack object (`class_path` of e.g. `advconf.attacks.PGD`, `advconf.attacks.FGSM`).
-        eps: budget in input units (pixel units for images).
+        eps: budget in input units (pixel units for images): a number or a fraction such as ``8/255``.
         fraction: share of each batch replaced by adversarial examples (Madry: 1.0; Kurakin: 0.5).
         batch_norm: how batch norm normalises while the attack is generated. `train` (default): with
             the statistics of the batch being attacked, i.e. the function the training step
@@ -77,12 +78,13 @@ class AdversarialTraining(Callback):
     def __init__(
         self,
         attack: Callable,
-        eps: float = 0.3,
+        eps: Budget = 0.3,
         fraction: float = 1.0,
         batch_norm: BatchNormMode = "train",
     ) -> None:
         if not 0 < fraction <= 1:
             raise AdvconfError(f"AdversarialTraining fraction must be in (0, 1], got {fraction}")
+        eps = parse_budget(eps, "AdversarialTraining eps")
         if eps < 0:
             raise AdvconfError(f"AdversarialTraining eps must be non-negative, got {eps}")
         if batch_norm not in ("train", "eval"):
@@ -114,7 +116,7 @@ class AdversarialTraining(Callback):
         # A callback cannot hand Lightning a new batch: overwrite the inputs in place.
         with torch.no_grad():
             x[:n] = x_adv.detach()
-        pl_module.log("train/adv_step_time", elapsed, on_step=True, on_epoch=True, batch_size=len(x))
+        pl_module.log_train("train/adv_step_time", torch.tensor(elapsed), batch_size=len(x))
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if outputs is None:  # the training step skipped this batch
@@ -128,7 +130,7 @@ class AdversarialTraining(Callback):
         n = self.attacked_count(len(y))
         clean_logits, clean_y = (self._clean_logits, y) if self._clean_logits is not None else (logits[n:], y[n:])
         self._clean_logits = None
-        log = dict(on_step=True, on_epoch=True, sync_dist=True)  # epoch means over all ranks
-        pl_module.log("train/adv_loss", classification_loss(logits[:n], y[:n]), batch_size=n, **log)
-        pl_module.log("train/adv_acc", (predictions(logits[:n]) == y[:n]).float().mean(), batch_size=n, **log)
-        pl_module.log("train/clean_acc", (predictions(clean_logits) == clean_y).float().mean(), batch_size=len(clean_y), **log)
+        # Step values and epoch means over all ranks, at a tensor operation's cost (Classifier.log_train)
+        pl_module.log_train("train/adv_loss", classification_loss(logits[:n], y[:n]), batch_size=n)
+        pl_module.log_train("train/adv_acc", (predictions(logits[:n]) == y[:n]).float().mean(), batch_size=n)
+        pl_module.log_train("train/clean_acc", (predictions(clean_logits) == clean_y).float().mean(), batch_size=len(clean_y))

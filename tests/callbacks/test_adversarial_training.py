@@ -239,3 +239,15 @@ def test_adversarial_training_runs_under_ddp_with_two_processes(tmp_path):
     # 1000 training points, batch 50, split over 2 ranks: 10 optimizer steps in the epoch
     assert ckpt["global_step"] == 10
     assert "terminate called" not in run.stderr
+
+
+def test_eps_can_be_written_as_a_fraction_of_the_pixel_range():
+    spy = Spy()
+    fit([AdversarialTraining(spy, eps="8/255")], steps=1)
+    assert spy.calls[0]["eps"] == 8 / 255
+
+
+@pytest.mark.parametrize("eps", ["8/0", "eight", -0.1])
+def test_bad_eps_is_refused_before_training(eps):
+    with pytest.raises(AdvconfError, match="AdversarialTraining eps"):
+        AdversarialTraining(Spy(), eps=eps)
