@@ -24,9 +24,25 @@ def trained(tmp_path_factory):
     return config, root / "checkpoints" / "quant" / "ckpt" / "last.ckpt"
 
 
-def test_test_rebuilds_the_quantised_model_and_says_attacks_used_full_precision_gradients(trained):
+def test_test_rebuilds_the_quantised_model_and_says_attacks_used_full_precision_gradients(trained, monkeypatch):
+    from advconf.attacks import FGSM
+    from advconf.quant import QuantizedLayer
+
     config, ckpt = trained
+    seen = []  # per attack call: the gradient quantisation of every quantised layer, during and after the attack
+    perturb = FGSM.perturb
+
+    def spy(self, model, *args, **kwargs):
+        layers = [m for m in model.modules() if isinstance(m, QuantizedLayer)]
+        during = [layer.quantize_gradients for layer in layers]
+        x_adv = perturb(self, model, *args, **kwargs)
+        seen.append((during, layers))
+        return x_adv
+
+    monkeypatch.setattr(FGSM, "perturb", spy)
     run_cli(["test", "--config", config, "--ckpt_path", ckpt, "--attack", "fgsm", "--attack.eps", "[0.0, 0.1]"])
+    assert seen and all(layers and not any(during) for during, layers in seen)
+    assert all(layer.quantize_gradients for layer in seen[-1][1])  # 6-bit gradients again after the attack
     result = read_json(ckpt.parents[1] / "results" / "fgsm.json")
     quantization = result["model_settings"]["quantization"]
     assert {k: quantization[k] for k in W1A2G6} == W1A2G6

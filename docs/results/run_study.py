@@ -1,6 +1,6 @@
 """The issue-15 study — does a more confident model have lower robust accuracy? (docs/reproducing.md)
 
-    python docs/results/run_study.py [ROW ...] [--steps N] [--test-batches N] [--runs DIR] [--out DIR] [--no-report]
+    python docs/results/run_study.py [ROW ...] [--steps N] [--test-batches N] [--runs DIR] [--out DIR] [--no-report | --report-only]
 
 Fits every row of configs/study_confidence_sweep.txt (or the ROWs given) on configs/study_confidence.yaml
 into RUNS/ROW (default checkpoints/study_confidence/ROW; a fit is skipped when its last checkpoint
@@ -59,12 +59,13 @@ def main_study(argv: list[str]) -> int:
     parser.add_argument("--runs", default=RUNS, help=f"folder of the run directories (default {RUNS})")
     parser.add_argument("--out", default="docs/results/study_confidence", help="report folder")
     parser.add_argument("--no-report", action="store_true", help="fit and evaluate only")
+    parser.add_argument("--report-only", action="store_true", help="only render the report from the runs' results")
     args = parser.parse_args(argv)
     rows = sweep_rows(args.runs)
     unknown = [row for row in args.rows if row not in rows]
     if unknown:
         parser.error(f"unknown rows {unknown}; the sweep has {list(rows)}")
-    for row in args.rows or rows:
+    for row in [] if args.report_only else args.rows or rows:
         fit_and_evaluate(row, rows[row], args.runs, args.steps, args.test_batches)
     if not args.no_report:
         advconf("report", *(f"{args.runs}/{row}" for row in args.rows or rows), "--out", args.out, "--eps", str(REPORT_EPS),
