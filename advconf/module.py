@@ -13,7 +13,6 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from advconf.callbacks.adversarial_training import AdversarialTraining
 from advconf.data.resumable import BatchChunk
 from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, confidence, predictions
@@ -49,8 +48,11 @@ class Classifier(LightningModule):
             that is most of the time. ``global_step`` and the loggers' step still count optimizer
             steps, the data order is the same, and so are the weights. Step-based settings must be
             multiples of it (``log_every_n_steps``, checkpoint ``every_n_train_steps``); validate
-            with ``check_val_every_n_epoch``. Single device only; not with ``AdversarialTraining``
-            (it attacks every batch with the current weights), gradient clipping or accumulation.
+            with ``check_val_every_n_epoch``. Single device only; not with gradient clipping or
+            accumulation. Callbacks that must act on every optimizer step (``AdversarialTraining``
+            attacks each batch with the current weights) implement ``on_train_step_start(trainer,
+            module, batch)`` and ``on_train_step_end(trainer, module, outputs, batch)``, which the
+            Classifier calls around each step of a chunk.
     """
 
     def __init__(
@@ -158,13 +160,18 @@ class Classifier(LightningModule):
         Lightning's step counter (``global_step``) counts it. Logged step values are the chunk's means."""
         trainer, optimizer = self.trainer, self.optimizers().optimizer
         hooks = {name: callbacks_with(trainer, name) for name in ("on_before_backward", "on_after_backward", "on_before_optimizer_step")}
+        # advconf's per-step hooks (AdversarialTraining): Lightning's batch hooks see whole chunks
+        step_hooks = {name: [c for c in trainer.callbacks if hasattr(c, name)] for name in ("on_train_step_start", "on_train_step_end")}
         steps = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
         # A chunk may reach past max_steps (-1: no limit).
         budget = trainer.max_steps - trainer.global_step if trainer.max_steps >= 0 else float("inf")
         totals, losses, logits, ys, terms = [], [], [], [], []
-        for x, y, *_ in batches:
+        for batch in batches:
             if len(ys) == budget:
                 break
+            for callback in step_hooks["on_train_step_start"]:
+                callback.on_train_step_start(trainer, self, batch)
+            x, y = batch[0], batch[1]
             total, loss, batch_logits, batch_terms = self._losses(x, y)
             optimizer.zero_grad()
             for callback in hooks["on_before_backward"]:
@@ -180,6 +187,8 @@ class Classifier(LightningModule):
             self.on_before_optimizer_step(optimizer)
             optimizer.step()
             steps.increment_completed()
+            for callback in step_hooks["on_train_step_end"]:
+                callback.on_train_step_end(trainer, self, {"loss": total.detach(), "logits": batch_logits.detach()}, batch)
             totals.append(total.detach())
             losses.append(loss.detach())
             logits.append(batch_logits.detach())
@@ -300,8 +309,6 @@ def check_chunking(trainer: Any, steps: int) -> None:
         problems.append("it does not clip gradients (gradient_clip_val)")
     if trainer.precision == "16-mixed":
         problems.append("it does not scale the loss (precision 16-mixed; bf16-mixed works)")
-    if any(isinstance(c, AdversarialTraining) for c in trainer.callbacks):
-        problems.append("AdversarialTraining attacks every batch with the current weights")
     if trainer.log_every_n_steps % steps:
         problems.append(f"log_every_n_steps {trainer.log_every_n_steps} is not a multiple of it")
     for callback in trainer.checkpoint_callbacks:

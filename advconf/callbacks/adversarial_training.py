@@ -38,13 +38,16 @@ def batch_norm_for_attack(model: nn.Module, mode: BatchNormMode) -> Iterator[Non
                 buffer.copy_(value)
 
 
-def batch_generator(trainer: Trainer) -> torch.Generator:
+def batch_generator(trainer: Trainer, pl_module: LightningModule) -> torch.Generator:
     """The random source of one training batch's attack: a CPU generator seeded from the run's seed
     (`torch.initial_seed()`, which `seed_everything` sets), the index of the batch over the whole fit
     and the global rank. Fresh on every batch and rank (also within a gradient-accumulation window),
     the same in every run with that seed, and continued where it left off when `--ckpt_path` resumes
-    a run (Lightning restores the batch count; the global step alone repeats under accumulation)."""
-    entropy = [torch.initial_seed(), trainer.fit_loop.epoch_loop.total_batch_idx, trainer.global_rank]
+    a run (Lightning restores the batch count; the global step alone repeats under accumulation).
+    When the Classifier takes its steps in chunks (no accumulation there) a Lightning batch is a
+    chunk, so the batch's index is the global step, which is what it is without chunks too."""
+    index = trainer.fit_loop.epoch_loop.total_batch_idx if pl_module.automatic_optimization else trainer.global_step
+    entropy = [torch.initial_seed(), index, trainer.global_rank]
     seed = int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
     return torch.Generator().manual_seed(seed)
 
@@ -98,7 +101,19 @@ class AdversarialTraining(Callback):
     def attacked_count(self, batch_size: int) -> int:
         return max(1, round(self.fraction * batch_size))
 
+    # Lightning's hooks run once per Lightning batch; when the Classifier takes several optimizer steps
+    # per Lightning batch (`steps_per_chunk`), it calls the step hooks below for each step itself.
+
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        if pl_module.automatic_optimization:
+            self.on_train_step_start(trainer, pl_module, batch)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if pl_module.automatic_optimization:
+            self.on_train_step_end(trainer, pl_module, outputs, batch)
+
+    def on_train_step_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any) -> None:
+        """Before the optimizer step on ``batch``: its first examples become adversarial, in place."""
         x, y = batch[0], batch[1]
         n = self.attacked_count(len(x))
         model = getattr(pl_module, "model", pl_module)
@@ -109,7 +124,7 @@ class AdversarialTraining(Callback):
             if n == len(x):  # no clean examples left in the batch to measure clean accuracy on
                 with torch.no_grad():
                     self._clean_logits = model(x)
-            x_adv = self.attack(model, x[:n], y[:n], self.eps, box, generator=batch_generator(trainer))
+            x_adv = self.attack(model, x[:n], y[:n], self.eps, box, generator=batch_generator(trainer, pl_module))
         if x.is_cuda:
             torch.cuda.synchronize(x.device)  # the time of the attack, not of queuing it
         elapsed = time.perf_counter() - start
@@ -118,7 +133,8 @@ class AdversarialTraining(Callback):
             x[:n] = x_adv.detach()
         pl_module.log_train("train/adv_step_time", torch.tensor(elapsed), batch_size=len(x))
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_step_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any) -> None:
+        """After the optimizer step on ``batch``: log from the step's own logits."""
         if outputs is None:  # the training step skipped this batch
             return
         logits = outputs.get("logits") if isinstance(outputs, dict) else None
