@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
+from advconf.atomic import directory_mode
 from advconf.data.resumable import InMemoryLoader, ResumableLoader, in_memory_loader, training_device
 from advconf.errors import AdvconfError
 
@@ -153,7 +154,8 @@ class ImageDataModule(LightningDataModule):
     def _loader(self, dataset: ImageTensorDataset, shuffle: bool) -> DataLoader:
         options = dict(num_workers=self.num_workers, collate_fn=_batch_is_ready, persistent_workers=self.num_workers > 0)
         if shuffle:  # an order that a mid-epoch checkpoint resumes exactly
-            return ResumableLoader(dataset, batch_size=self.batch_size, seed=self.seed, **options)
+            # shuffle=True tells Lightning to make its DDP sampler shuffle too
+            return ResumableLoader(dataset, batch_size=self.batch_size, seed=self.seed, shuffle=True, **options)
         return DataLoader(dataset, batch_size=self.batch_size, **options)
 
     def _subset(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,7 +198,7 @@ class ImageDataModule(LightningDataModule):
             if self.data_dir.exists():
                 _move_into(tmp, self.data_dir)
             else:
-                tmp.chmod(0o755)  # mkdtemp makes it private
+                tmp.chmod(directory_mode())  # mkdtemp makes it private; the umask decides, as for mkdir
                 tmp.rename(self.data_dir)  # atomic: the folder appears complete or not at all
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

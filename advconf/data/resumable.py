@@ -70,11 +70,24 @@ class ResumableLoader(DataLoader):
 
     Under DDP, Lightning re-creates the loader with its own distributed ``sampler`` (passed here):
     its order is still a function of (seed, epoch), but a mid-epoch resume restarts that epoch.
+    Lightning decides whether that sampler shuffles from a ``shuffle=True`` given to the constructor
+    (it cannot tell that ``EpochShuffle`` shuffles), so create the loader with ``shuffle=True``; it
+    changes nothing else (``shuffle=False`` is refused: use a plain ``DataLoader``).
     """
 
     def __init__(
-        self, dataset: Dataset, batch_size: int, seed: int, drop_last: bool = False, sampler: Any = None, **kwargs: Any
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        seed: int,
+        drop_last: bool = False,
+        sampler: Any = None,
+        shuffle: bool | None = True,
+        **kwargs: Any,
     ) -> None:
+        # Lightning passes shuffle=False together with its own sampler when it re-creates the loader.
+        if shuffle is False and sampler is None:
+            raise ValueError("ResumableLoader always shuffles; use a DataLoader for a fixed order")
         sampler = EpochShuffle(dataset, seed) if sampler is None else sampler
         super().__init__(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, **kwargs)
         self.seed = seed  # Lightning reads constructor arguments back from attributes when it re-creates us
