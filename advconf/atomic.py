@@ -66,6 +66,13 @@ def create_temporary(path: Path) -> tuple[int, Path]:
             continue
 
 
+def directory_mode() -> int:
+    """The permissions ``mkdir`` gives a new directory: 0777 less the umask (``mkdtemp`` gives 0700)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
 def sync_directory(directory: Path) -> None:
     """Make a rename durable: fsync the directory entry (not possible on every OS/file system)."""
     try:

@@ -1,3 +1,4 @@
+import os
 import re
 from pathlib import Path
 
@@ -83,14 +84,20 @@ def test_failed_download_leaves_no_data_directory_behind(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_successful_download_moves_complete_files_into_place(tmp_path, monkeypatch):
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_successful_download_moves_complete_files_into_place(tmp_path, monkeypatch, umask):
     def fake_download(self):  # torchvision keeps the .gz archives beside the extracted files
         write_mnist(Path(self.raw_folder), n_train=20, n_test=10, gz=True)
         write_mnist(Path(self.raw_folder), n_train=20, n_test=10, gz=False)
 
     monkeypatch.setattr(datasets.MNIST, "download", fake_download)
     dm = MNISTDataModule("mnist", str(tmp_path / "mnist"), download=True, val_size=0)
-    dm.prepare_data()
+    previous = os.umask(umask)
+    try:
+        dm.prepare_data()
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "mnist").stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir would make it: a group can share it
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(
         ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     )
