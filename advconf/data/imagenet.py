@@ -78,7 +78,10 @@ class ImageNetDataModule(LightningDataModule):
             expected = path.is_file() if self.backend == "ffcv" else path.is_dir()
             if not expected:
                 kind = "an FFCV .beton file" if self.backend == "ffcv" else "an ImageFolder directory"
-                raise AdvconfError(f"ImageNetDataModule: {split} data {path} is not {kind} (backend: {self.backend})")
+                hint = ""
+                if not path.exists():
+                    hint = "; it does not exist" + (" (write it with `advconf data ffcv`)" if self.backend == "ffcv" else "")
+                raise AdvconfError(f"ImageNetDataModule: {split} data {path} is not {kind} (backend: {self.backend}){hint}")
 
     def train_dataloader(self) -> Any:
         return self._loader("train", augment=self.train_augment)
