@@ -160,8 +160,9 @@ class Classifier(LightningModule):
         Lightning's step counter (``global_step``) counts it. Logged step values are the chunk's means."""
         trainer, optimizer = self.trainer, self.optimizers().optimizer
         hooks = {name: callbacks_with(trainer, name) for name in ("on_before_backward", "on_after_backward", "on_before_optimizer_step")}
-        # advconf's per-step hooks (AdversarialTraining): Lightning's batch hooks see whole chunks
-        step_hooks = {name: [c for c in trainer.callbacks if hasattr(c, name)] for name in ("on_train_step_start", "on_train_step_end")}
+        # advconf's per-step hooks (AdversarialTraining), which Lightning's Callback does not define:
+        # Lightning's batch hooks see whole chunks
+        hooks |= {name: [c for c in trainer.callbacks if hasattr(c, name)] for name in ("on_train_step_start", "on_train_step_end")}
         steps = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
         # A chunk may reach past max_steps (-1: no limit).
         budget = trainer.max_steps - trainer.global_step if trainer.max_steps >= 0 else float("inf")
@@ -169,7 +170,7 @@ class Classifier(LightningModule):
         for batch in batches:
             if len(ys) == budget:
                 break
-            for callback in step_hooks["on_train_step_start"]:
+            for callback in hooks["on_train_step_start"]:
                 callback.on_train_step_start(trainer, self, batch)
             x, y = batch[0], batch[1]
             total, loss, batch_logits, batch_terms = self._losses(x, y)
@@ -187,7 +188,7 @@ class Classifier(LightningModule):
             self.on_before_optimizer_step(optimizer)
             optimizer.step()
             steps.increment_completed()
-            for callback in step_hooks["on_train_step_end"]:
+            for callback in hooks["on_train_step_end"]:
                 callback.on_train_step_end(trainer, self, {"loss": total.detach(), "logits": batch_logits.detach()}, batch)
             totals.append(total.detach())
             losses.append(loss.detach())
