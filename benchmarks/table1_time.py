@@ -20,18 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from advconf.sweeps import sweep_rows as read_sweep_rows
+
 REPO = Path(__file__).resolve().parents[1]
 FASHION = ["--data.init_args.dataset=fashion_mnist", "--data.init_args.data_dir=/usr/share/datasets/fashion-mnist",
            "--data.init_args.classes=[5, 7]"]
 
 
 def sweep_rows() -> dict[str, list[str]]:
-    rows = {}
-    for line in (REPO / "configs" / "table1_sweep.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, *args = line.split()
-            rows[name] = args
-    return rows
+    return {row: args for _, row, args in read_sweep_rows(REPO / "configs" / "table1_sweep.txt")}
 
 
 def advconf(args: list[str], cwd: Path, log: Path) -> tuple[float, float]:

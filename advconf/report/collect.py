@@ -6,7 +6,6 @@ report shows it as missing instead of failing, so a half-finished sweep can be l
 """
 
 import json
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import yaml
 
 from advconf.errors import AdvconfError
+from advconf.sweeps import sweep_rows
 
 ROOT_DIR_OPTION = "--trainer.default_root_dir"
 
@@ -76,10 +76,7 @@ def read_sweep(path: Path) -> list[tuple[str, Path]]:
     The run directory is the row's ``--trainer.default_root_dir``, relative to the working directory.
     """
     rows = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        row, *args = shlex.split(line)
+    for number, row, args in sweep_rows(path):
         directory = next((a.partition("=")[2] for a in args if a.startswith(ROOT_DIR_OPTION + "=")), None)
         if directory is None:
             raise AdvconfError(f"{path}:{number}: row {row!r} sets no {ROOT_DIR_OPTION}=DIR, so its results cannot be found")

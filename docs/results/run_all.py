@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from advconf.cli import main
+from advconf.sweeps import sweep_rows as read_sweep_rows
 
 REPO = Path(__file__).resolve().parents[2]
 LOGREG_STEPS = int(os.environ.get("LOGREG_STEPS", "800"))
@@ -66,9 +67,8 @@ def advconf(*args: str) -> float:
 
 
 def sweep_rows() -> list[tuple[str, list[str]]]:
-    """(ROW, overrides) of configs/table1_sweep.txt, in its order (the rows hold no quotes)."""
-    lines = (REPO / "configs" / "table1_sweep.txt").read_text().splitlines()
-    return [(row, args) for row, *args in (line.split() for line in lines if line.strip() and not line.startswith("#"))]
+    """(ROW, overrides) of configs/table1_sweep.txt, in its order."""
+    return [(row, args) for _, row, args in read_sweep_rows(REPO / "configs" / "table1_sweep.txt")]
 
 
 def fit_and_test(config_args: list[str], run_dir: str, test_args: list[str]) -> None:

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from advconf.sweeps import sweep_rows as read_sweep_rows
 from run_all import FAILED, QUIET, advconf  # this folder is on sys.path when the script runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,14 +28,8 @@ REPORT_EPS = 0.05
 
 
 def sweep_rows(runs: str) -> dict[str, list[str]]:
-    """ROW -> its overrides, with the run directories moved under ``runs``. Lines are split on blanks,
-    as slurm/sweep.sh does (the rows hold no quotes)."""
-    rows = {}
-    for line in SWEEP.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            row, *args = line.split()
-            rows[row] = [a.replace(f"{RUNS}/", f"{runs}/") for a in args]
-    return rows
+    """ROW -> its overrides, with the run directories moved under ``runs``."""
+    return {row: [a.replace(f"{RUNS}/", f"{runs}/") for a in args] for _, row, args in read_sweep_rows(SWEEP)}
 
 
 def fit_and_evaluate(row: str, overrides: list[str], runs: str, steps: int | None, test_batches: int) -> None:
