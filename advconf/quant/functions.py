@@ -51,29 +51,29 @@ class _ScaledSign(Function):
 class _TanhWeight(Function):
     """2·quantize_k(tanh(W)/max|tanh(W)|·0.5 + 0.5) − 1, with the gradient autograd would give if only
     the rounding were straight-through, written out: autograd's amax/div backward is ~5x slower and
-    weight quantisation is a per-step cost that does not shrink with the batch."""
+    weight quantisation is a per-step cost that does not shrink with the batch. For a small layer
+    the cost is the number of tensor operations, not their size, so both passes use as few as they can."""
 
     @staticmethod
     def forward(ctx, w: torch.Tensor, n: float) -> torch.Tensor:
         t = torch.tanh(w)
-        m = torch.maximum(t.amax(), -t.amin())  # max|t| without a |t| temporary
+        m = torch.linalg.vector_norm(t, ord=float("inf"))  # max|t| exactly, without a |t| temporary
         ctx.save_for_backward(t, m)
         # tensorpack's operations in tensorpack's order (so ties round alike), in place.
         return (t / m).mul_(0.5).add_(0.5).mul_(n).round_().div_(n).mul_(2).sub_(1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        # In-place where possible: on CPU each fresh weight-sized temporary costs as much as the arithmetic.
         t, m = ctx.saved_tensors
-        t = t.contiguous()  # channels-last weights: the flat indexing below needs the logical layout
-        grad_w = (t * t).neg_().add_(1).mul_(grad).div_(m)  # tanh' · g / m
-        # Through m = max|t|: −Σ g·t / m², shared by the element(s) where |t| = m, times sign(t)·tanh'.
+        grad_w = torch.ops.aten.tanh_backward(grad, t).div_(m)  # g · tanh'(W) / m
+        # Through m = max|t|: −Σ g·t / m², shared evenly by the elements where |t| = m (as TensorFlow's
+        # reduce_max shares it), times d|t|/dW = sign(t)·(1 − m²) there. t/m is exactly ±1 at those
+        # elements and strictly inside (−1, 1) elsewhere, so its truncation marks them with their sign.
         # Found here rather than in forward, so evaluation and attacks skip it.
-        at_max = torch.cat([(t == m).flatten().nonzero(), (t == -m).flatten().nonzero()]).squeeze(1)
-        correction = torch.dot(grad.flatten(), t.flatten()) / (m * m) / len(at_max)
-        t_max = t.flatten()[at_max]
-        grad_w.view(-1).index_add_(0, at_max, -correction * torch.sign(t_max) * (1 - t_max * t_max))
-        return grad_w, None
+        at_max = (t / m).trunc_()
+        m2 = m * m
+        shared = (grad * t).sum().mul_(m2 - 1).div_(m2 * torch.count_nonzero(at_max))
+        return grad_w.addcmul_(at_max, shared), None
 
 
 def quantize_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
