@@ -121,8 +121,11 @@ class Attack:
     ``attack(model, x, y, eps, box=(0.0, 1.0), generator=None)`` checks the budget and the box, turns
     the inputs into plain tensors with input gradients available (even inside Lightning's inference
     mode) and hands them to ``perturb``, which subclasses implement. ``generator``, when given,
-    replaces the attack's own seeded generator for its random draws.
+    replaces the attack's own seeded generator for its random draws. An attack that draws none sets
+    ``draws_random_numbers`` false, and callers may then pass no generator.
     """
+
+    draws_random_numbers: bool = True
 
     def __call__(
         self,

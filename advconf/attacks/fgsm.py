@@ -10,7 +10,6 @@ from advconf.attacks._gradients import (
     ascent_direction,
     check_count,
     check_norm,
-    clip_box,
 )
 
 
@@ -23,6 +22,8 @@ class FGSM(GradientAttack):
         gradient_samples: forward/backward passes averaged per gradient (EOT for models with randomness).
     """
 
+    draws_random_numbers = False
+
     def __init__(self, norm: Norm = "linf", targeted: bool = False, gradient_samples: int = 1) -> None:
         self.norm = check_norm(norm)
         self.targeted = bool(targeted)
@@ -31,5 +32,5 @@ class FGSM(GradientAttack):
     def perturb(
         self, model: nn.Module, x: Tensor, y: Tensor, eps: float, box: Box, generator: torch.Generator | None
     ) -> Tensor:
-        grad = self.gradient(model, x, y)
-        return clip_box(x + eps * ascent_direction(grad, self.norm), box)
+        step = torch.add(x, ascent_direction(self.gradient(model, x, y), self.norm), alpha=eps)
+        return step if box is None else step.clamp_(*box)  # a fresh tensor: clipped in place

@@ -97,6 +97,11 @@ class AdversarialTraining(Callback):
         self.fraction = fraction
         self.batch_norm = batch_norm
         self._clean_logits: torch.Tensor | None = None
+        self._box: tuple[float, float] | None = (0.0, 1.0)
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # Looked up once: on a small model the per-step lookups are a measurable part of the step.
+        self._box = getattr(trainer.datamodule, "input_box", (0.0, 1.0)) if trainer.datamodule is not None else (0.0, 1.0)
 
     def attacked_count(self, batch_size: int) -> int:
         return max(1, round(self.fraction * batch_size))
@@ -117,14 +122,16 @@ class AdversarialTraining(Callback):
         x, y = batch[0], batch[1]
         n = self.attacked_count(len(x))
         model = getattr(pl_module, "model", pl_module)
-        box = getattr(trainer.datamodule, "input_box", (0.0, 1.0)) if trainer.datamodule is not None else (0.0, 1.0)
+        # An attack that draws no random number (FGSM) needs no generator: seeding one costs more than
+        # a logistic regression's step.
+        generator = batch_generator(trainer, pl_module) if getattr(self.attack, "draws_random_numbers", True) else None
         start = time.perf_counter()
         with batch_norm_for_attack(model, self.batch_norm), attack_gradients(model):
             self._clean_logits = None
             if n == len(x):  # no clean examples left in the batch to measure clean accuracy on
                 with torch.no_grad():
                     self._clean_logits = model(x)
-            x_adv = self.attack(model, x[:n], y[:n], self.eps, box, generator=batch_generator(trainer, pl_module))
+            x_adv = self.attack(model, x[:n], y[:n], self.eps, self._box, generator=generator)
         if x.is_cuda:
             torch.cuda.synchronize(x.device)  # the time of the attack, not of queuing it
         elapsed = time.perf_counter() - start

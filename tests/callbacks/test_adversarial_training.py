@@ -7,7 +7,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from advconf.attacks import FGSM
+from advconf.attacks import FGSM, PGD
 from advconf.callbacks.adversarial_training import AdversarialTraining
 from advconf.errors import AdvconfError
 from advconf.module import Classifier
@@ -152,6 +152,21 @@ def test_training_attack_randomness_is_fresh_per_batch_and_reproducible_from_the
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     assert len({tuple(d.tolist()) for d in first}) == 6  # a new draw on every batch, across epochs too
     assert not any(torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_an_attack_that_draws_no_random_numbers_gets_no_generator():
+    class Deterministic(Spy):
+        draws_random_numbers = False
+
+        def __call__(self, model, x, y, eps, box=(0.0, 1.0), generator=None):
+            self.calls.append(generator)
+            return x
+
+    deterministic, spy = Deterministic(), Spy()
+    fit([AdversarialTraining(deterministic, eps=0.1)])
+    fit([AdversarialTraining(spy, eps=0.1)])  # an attack that says nothing gets one
+    assert deterministic.calls == [None, None] and len(spy.calls) == 2
+    assert FGSM.draws_random_numbers is False and PGD().draws_random_numbers
 
 
 def test_training_attack_randomness_is_fresh_within_a_gradient_accumulation_window():
