@@ -1,4 +1,5 @@
-"""The throttled progress bar: at most one redraw per interval, always the last batch, installed by the CLI."""
+"""The throttled progress bar: at most one redraw per interval (batches and the training bar's own redraws),
+always the last batch and the closing state, installed by the CLI."""
 
 from lightning.pytorch.callbacks import TQDMProgressBar
 
@@ -43,3 +44,28 @@ def test_a_fit_through_the_cli_draws_with_the_throttled_bar(tmp_path, capsys, mo
     captured = capsys.readouterr()
     assert "Epoch 0: 100%" in captured.out + captured.err
     assert (20, 20) in asked  # 1,000 training examples in batches of 50
+
+
+def test_the_training_bar_redraws_at_most_once_per_interval_and_draws_its_final_state_on_close(monkeypatch):
+    import io
+
+    clock = [100.0]
+    monkeypatch.setattr("advconf.callbacks.progress_bar.time.monotonic", lambda: clock[0])
+    out = io.StringIO()
+    bar = ThrottledProgressBar(min_interval=0.5)
+    monkeypatch.setattr("sys.stdout", out)
+    tqdm = bar.init_train_tqdm()
+    drawn = []
+    tqdm.reset(total=3)
+    for step in range(1, 4):  # at 100.0, 100.3, 100.6 s, each with the redraws Lightning asks for per epoch
+        before = out.getvalue()
+        tqdm.n = step
+        tqdm.refresh()
+        tqdm.set_description(f"Epoch {step}")
+        tqdm.set_postfix({"loss": step})
+        drawn.append(out.getvalue() != before)
+        clock[0] += 0.3
+    assert drawn == [False, False, True]  # the reset drew at 100.0; the next draw is due at 100.5
+    assert "Epoch 3" not in out.getvalue()  # named within the interval of the last draw
+    tqdm.close()  # drawn all the same
+    assert "Epoch 3" in out.getvalue()
