@@ -20,6 +20,9 @@ def tiny_spheres_config(root: Path, name: str = "tiny", width: int = 32, **data:
     )
     config["trainer"]["logger"]["init_args"].update(save_dir=str(run_dir), name=name)
     config["trainer"]["callbacks"][0]["init_args"]["dirpath"] = str(run_dir / "ckpt")
+    # One step per Lightning batch, so tests see Lightning's per-batch hooks at every step (the shipped
+    # configs' chunks are tested apart: tests/cli/test_end_to_end.py).
+    config["model"]["steps_per_chunk"] = 1
     config["model"]["model"]["init_args"]["width"] = width
     config["model"]["optimizer"]["init_args"]["lr"] = 0.01
     config["data"]["init_args"].update({"train_size": 1000, "val_size": 100, "test_size": 200, "batch_size": 50, **data})

@@ -36,6 +36,25 @@ def test_fit_saves_config_checkpoints_and_wandb_run(trained):
     assert b"train/loss" in wandb_files[0].read_bytes()
 
 
+def test_the_shipped_spheres_chunks_train_the_same_weights_as_one_step_per_batch(tmp_path):
+    # configs/spheres*.yaml take 20 steps per Lightning batch; the tiny config takes one. 60 steps of
+    # the MLP with batch norm (its running statistics included), validation and checkpoints.
+    import yaml
+
+    shipped = yaml.safe_load((REPO / "configs" / "spheres.yaml").read_text())["model"]["steps_per_chunk"]
+    assert shipped == 20
+    weights = {}
+    for chunk in (1, shipped):
+        config = tiny_spheres_config(tmp_path, name=f"chunk{chunk}")
+        run_cli(["fit", "--config", config, "--model.steps_per_chunk", chunk, "--trainer.log_every_n_steps", 20,
+                 "--trainer.logger", "false"])
+        ckpt = torch.load(tmp_path / "checkpoints" / f"chunk{chunk}" / "ckpt" / "last.ckpt", weights_only=True)
+        assert ckpt["global_step"] == 60
+        weights[chunk] = ckpt["state_dict"]
+    assert weights[1].keys() == weights[shipped].keys()
+    assert all(torch.equal(weights[1][k], weights[shipped][k]) for k in weights[1])
+
+
 def test_test_with_pgd_writes_results_json_csv_png_and_wandb_table(trained):
     root, config = trained
     run_dir = root / "checkpoints" / "tiny"
