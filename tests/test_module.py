@@ -164,18 +164,21 @@ def test_a_run_that_dies_mid_chunk_resumes_from_last_to_the_same_weights(tmp_pat
     assert same_weights(model, whole)
 
 
-def test_adversarial_training_in_chunks_attacks_every_step_exactly_like_one_step_per_batch():
+@pytest.mark.parametrize("fraction", [0.5, 1.0])  # 1.0: clean accuracy from the extra clean forward
+def test_adversarial_training_in_chunks_attacks_every_step_exactly_like_one_step_per_batch(fraction):
     """Each optimizer step of a chunk gets its own attack on the current weights, with the random
-    start an unchunked run gives that step; the logged adversarial metrics agree too."""
+    start an unchunked run gives that step; the adversarial metrics, computed once per chunk, have
+    the epoch means of one computation per step."""
     runs = {}
     for chunk in (1, 4):
-        attack = AdversarialTraining(PGD(steps=3, random_start=True), eps=0.1, fraction=0.5)
+        attack = AdversarialTraining(PGD(steps=3, random_start=True), eps=0.1, fraction=fraction)
         runs[chunk] = chunk_fit(chunk, max_steps=30, callbacks=[attack], log_every_n_steps=12)
     (one, model_one), (four, model_four) = runs[1], runs[4]
     assert one.global_step == four.global_step == 30
     assert same_weights(model_one, model_four)
     for key in ("train/adv_loss_epoch", "train/adv_acc_epoch", "train/clean_acc_epoch"):
         assert float(four.callback_metrics[key]) == pytest.approx(float(one.callback_metrics[key]), rel=1e-6), key
+    assert float(four.callback_metrics["train/adv_step_time_epoch"]) > 0
 
 
 def test_chunking_refuses_settings_it_cannot_honour_before_training():

@@ -97,6 +97,10 @@ class AdversarialTraining(Callback):
         self.fraction = fraction
         self.batch_norm = batch_norm
         self._clean_logits: torch.Tensor | None = None
+        # What the metrics need from each step since they were last logged: (adversarial logits and
+        # labels, clean logits and labels), and the attack's seconds x examples and examples.
+        self._pending: list[tuple[torch.Tensor, ...]] = []
+        self._attack_time = (0.0, 0)
         self._box: tuple[float, float] | None = (0.0, 1.0)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -116,6 +120,8 @@ class AdversarialTraining(Callback):
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if pl_module.automatic_optimization:
             self.on_train_step_end(trainer, pl_module, outputs, batch)
+        else:
+            self._log_metrics(pl_module)  # the chunk's steps
 
     def on_train_step_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any) -> None:
         """Before the optimizer step on ``batch``: its first examples become adversarial, in place."""
@@ -138,7 +144,8 @@ class AdversarialTraining(Callback):
         # A callback cannot hand Lightning a new batch: overwrite the inputs in place.
         with torch.no_grad():
             x[:n] = x_adv.detach()
-        pl_module.log_train("train/adv_step_time", torch.tensor(elapsed), batch_size=len(x))
+        seconds, examples = self._attack_time
+        self._attack_time = (seconds + elapsed * len(x), examples + len(x))
 
     def on_train_step_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any) -> None:
         """After the optimizer step on ``batch``: log from the step's own logits."""
@@ -153,7 +160,21 @@ class AdversarialTraining(Callback):
         n = self.attacked_count(len(y))
         clean_logits, clean_y = (self._clean_logits, y) if self._clean_logits is not None else (logits[n:], y[n:])
         self._clean_logits = None
-        # Step values and epoch means over all ranks, at a tensor operation's cost (Classifier.log_train)
-        pl_module.log_train("train/adv_loss", classification_loss(logits[:n], y[:n]), batch_size=n)
-        pl_module.log_train("train/adv_acc", (predictions(logits[:n]) == y[:n]).float().mean(), batch_size=n)
+        self._pending.append((logits[:n], y[:n], clean_logits, clean_y))
+        if pl_module.automatic_optimization:
+            self._log_metrics(pl_module)
+
+    def _log_metrics(self, pl_module: LightningModule) -> None:
+        """Log the metrics of the steps since the last call (one batch, or the batches of a chunk), each
+        computed once over all their examples: the epoch means are those of one computation per step,
+        and the step values are the batch's or the chunk's (as the Classifier's own), through
+        `Classifier.log_train` (a tensor operation's cost, epoch means over all ranks)."""
+        if not self._pending:
+            return
+        adv_logits, adv_y, clean_logits, clean_y = (torch.cat(parts) for parts in zip(*self._pending))
+        (seconds, examples), self._pending, self._attack_time = self._attack_time, [], (0.0, 0)
+        pl_module.log_train("train/adv_loss", classification_loss(adv_logits, adv_y), batch_size=len(adv_y))
+        pl_module.log_train("train/adv_acc", (predictions(adv_logits) == adv_y).float().mean(), batch_size=len(adv_y))
         pl_module.log_train("train/clean_acc", (predictions(clean_logits) == clean_y).float().mean(), batch_size=len(clean_y))
+        # Seconds per attacked batch, averaged over the batches weighted by their size, as before.
+        pl_module.log_train("train/adv_step_time", torch.tensor(seconds / examples), batch_size=examples)
