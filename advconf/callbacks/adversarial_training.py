@@ -64,7 +64,8 @@ class AdversarialTraining(Callback):
 
     Logs `train/adv_loss` and `train/adv_acc` (from the training step's logits), `train/clean_acc`
     (from the clean part of the batch, or one extra no-grad forward when the whole batch is attacked)
-    and `train/adv_step_time` (seconds spent generating the attack per batch).
+    and `train/adv_step_time` (seconds spent generating the attack per batch), computed once per
+    Lightning batch (a chunk's steps together; epoch means as if computed per step).
 
     Args:
         attack: the attack object (`class_path` of e.g. `advconf.attacks.PGD`, `advconf.attacks.FGSM`).
