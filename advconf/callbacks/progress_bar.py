@@ -27,8 +27,8 @@ class ThrottledProgressBar(TQDMProgressBar):
 
     Lightning redraws after every batch, and three more times per epoch (new epoch, its description,
     the epoch's metrics). A redraw (with W&B capturing the console) costs about a millisecond: more
-    than a small model's step, and for Table 1's epochs of 86 steps a tenth of the run's time outside
-    the steps (docs/benchmarks.md, section 6). Here a batch asks for a redraw on its `refresh_rate`
+    than a small model's step, and for Table 1's epochs of 86 steps about a sixth of the run's time
+    outside the steps (docs/benchmarks.md, section 6). Here a batch asks for a redraw on its `refresh_rate`
     only when the interval has passed (and always on a bar's last batch, so the bar's count is right
     when it closes), and the training bar's own redraws are throttled too. The CLI installs this bar
     when the config enables the progress bar without choosing one.
