@@ -58,19 +58,26 @@ def create_temporary(path: Path) -> tuple[int, Path]:
 
     Not ``tempfile.mkstemp``: it creates files readable by their owner only (0600), whatever the umask.
     """
+    return _create_beside(path, lambda tmp: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+def create_temporary_directory(path: Path) -> Path:
+    """A new, empty directory ``.<name>.<random>.tmp`` beside ``path``, with the permissions ``mkdir``
+    gives (0777 less the umask, applied by the kernel).
+
+    Not ``tempfile.mkdtemp``: it makes the directory private (0700), whatever the umask.
+    """
+    return _create_beside(path, lambda tmp: os.mkdir(tmp, 0o777))[1]
+
+
+def _create_beside(path: Path, create: Any) -> tuple[Any, Path]:
+    """(``create(tmp)``, tmp) for the first free ``.<name>.<random>.tmp`` beside ``path``."""
     while True:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+            return create(tmp), tmp
         except FileExistsError:
             continue
-
-
-def directory_mode() -> int:
-    """The permissions ``mkdir`` gives a new directory: 0777 less the umask (``mkdtemp`` gives 0700)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o777 & ~umask
 
 
 def sync_directory(directory: Path) -> None:

@@ -2,7 +2,6 @@
 train/val split, and downloads that never leave a half-written data directory."""
 
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from advconf.atomic import directory_mode
+from advconf.atomic import create_temporary_directory
 from advconf.data.resumable import InMemoryLoader, ResumableLoader, in_memory_loader, training_device
 from advconf.errors import AdvconfError
 
@@ -186,7 +185,7 @@ class ImageDataModule(LightningDataModule):
         interrupted or failed download leaves data_dir as it was."""
         parent = self.data_dir.parent
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.data_dir.name}-download-", dir=parent))
+        tmp = create_temporary_directory(self.data_dir)
         try:
             try:
                 self.fetch(tmp)
@@ -198,7 +197,6 @@ class ImageDataModule(LightningDataModule):
             if self.data_dir.exists():
                 _move_into(tmp, self.data_dir)
             else:
-                tmp.chmod(directory_mode())  # mkdtemp makes it private; the umask decides, as for mkdir
                 tmp.rename(self.data_dir)  # atomic: the folder appears complete or not at all
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
