@@ -16,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from advconf.data.resumable import BatchChunk
 from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, confidence, predictions
+from advconf.optimizer_step import OptimizerStep
 from advconf.models.shapes import check_input_shape
 
 SETTINGS_KEY = "advconf_settings"
@@ -157,8 +158,11 @@ class Classifier(LightningModule):
         """One optimizer step per batch. Lightning's per-step machinery (its optimizer wrapper and hook
         dispatch over every callback) costs more than a logistic regression's step, so the step is
         taken here: the callbacks that implement the backward and optimizer-step hooks get them, and
-        Lightning's step counter (``global_step``) counts it. Logged step values are the chunk's means."""
+        Lightning's step counter (``global_step``) counts it. The optimizer is called through
+        ``OptimizerStep`` (torch's profiler ranges only while a profiler runs). Logged step values are
+        the chunk's means."""
         trainer, optimizer = self.trainer, self.optimizers().optimizer
+        stepper = OptimizerStep(optimizer)
         hooks = {name: callbacks_with(trainer, name) for name in ("on_before_backward", "on_after_backward", "on_before_optimizer_step")}
         # advconf's per-step hooks (AdversarialTraining), which Lightning's Callback does not define:
         # Lightning's batch hooks see whole chunks
@@ -174,7 +178,7 @@ class Classifier(LightningModule):
                 callback.on_train_step_start(trainer, self, batch)
             x, y = batch[0], batch[1]
             total, loss, batch_logits, batch_terms = self._losses(x, y)
-            optimizer.zero_grad()
+            stepper.zero_grad()
             for callback in hooks["on_before_backward"]:
                 callback.on_before_backward(trainer, self, total)
             self.on_before_backward(total)
@@ -186,7 +190,7 @@ class Classifier(LightningModule):
             for callback in hooks["on_before_optimizer_step"]:
                 callback.on_before_optimizer_step(trainer, self, optimizer)
             self.on_before_optimizer_step(optimizer)
-            optimizer.step()
+            stepper.step()
             steps.increment_completed()
             for callback in hooks["on_train_step_end"]:
                 callback.on_train_step_end(trainer, self, {"loss": total.detach(), "logits": batch_logits.detach()}, batch)
