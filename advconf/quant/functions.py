@@ -59,19 +59,22 @@ class _TanhWeight(Function):
         t = torch.tanh(w)
         low, high = torch.aminmax(t)  # one pass, no |t| temporary (an inf-norm is 10x slower on 1M weights here)
         m = torch.maximum(high, low.neg())  # max|t|
-        ctx.save_for_backward(t, m)
-        # tensorpack's operations in tensorpack's order (so ties round alike), in place.
-        return (t / m).mul_(0.5).add_(0.5).mul_(n).round_().div_(n).mul_(2).sub_(1)
+        x = t / m
+        ctx.save_for_backward(t, m, x)
+        # tensorpack's ((x·0.5 + 0.5)·n).round() / n · 2 − 1 with its scalings by two folded in:
+        # scaling by a power of two commutes with float rounding, so (x + 1)·(n/2) and r / (n/2) are
+        # bit for bit tensorpack's (ties round alike; tested on every tie), in two fewer operations.
+        return x.add(1).mul_(n / 2).round_().div_(n / 2).sub_(1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        t, m = ctx.saved_tensors
+        t, m, x = ctx.saved_tensors
         grad_w = torch.ops.aten.tanh_backward(grad, t).div_(m)  # g · tanh'(W) / m
         # Through m = max|t|: −Σ g·t / m², shared evenly by the elements where |t| = m (as TensorFlow's
-        # reduce_max shares it), times d|t|/dW = sign(t)·(1 − m²) there. t/m is exactly ±1 at those
-        # elements and strictly inside (−1, 1) elsewhere, so its truncation marks them with their sign.
-        # Found here rather than in forward, so evaluation and attacks skip it.
-        at_max = (t / m).trunc_()
+        # reduce_max shares it), times d|t|/dW = sign(t)·(1 − m²) there. x = t/m is exactly ±1 at
+        # those elements and strictly inside (−1, 1) elsewhere, so its truncation marks them with
+        # their sign. Found here rather than in forward, so evaluation and attacks skip it.
+        at_max = x.trunc()
         m2 = m * m
         shared = torch.dot(grad.reshape(-1), t.reshape(-1)).mul_(m2 - 1).div_(m2 * torch.count_nonzero(at_max))  # Σ g·t: no temporary
         return grad_w.addcmul_(at_max, shared), None

@@ -65,6 +65,21 @@ def test_k_bit_weights_are_tanh_normalised_and_not_rescaled(bits, expected):
     torch.testing.assert_close(quantize_weight(w, bits), expected)
 
 
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_k_bit_weights_are_bit_identical_to_tensorpacks_operation_order(bits):
+    """Every element, ties included, against tensorpack's `fw` written out here in its own order."""
+    n = 2**bits - 1
+    g = torch.Generator().manual_seed(bits)
+    # Weights at several scales, and weights whose tanh/max lands on the rounding ties (x·n = j + 0.5).
+    ties = torch.atanh(((torch.arange(n) + 0.5) / n * 2 - 1) * torch.tanh(torch.tensor(3.0)))
+    w = torch.cat([torch.randn(200_000, generator=g), 1e-6 * torch.randn(1000, generator=g), 40 * torch.randn(1000, generator=g),
+                   ties, torch.tensor([3.0, -3.0, 0.0, -0.0, 1e-30])])
+    x = torch.tanh(w)
+    x = x / x.abs().max() * 0.5 + 0.5
+    expected = 2 * (torch.round(x * n) / n) - 1
+    assert torch.equal(quantize_weight(w, bits), expected)
+
+
 @pytest.mark.parametrize("w", [torch.randn(6), t(1.0, -1.0, 0.3, 0.0), torch.randn(3, 2, 2)], ids=["random", "tied_max", "4d"])
 def test_k_bit_weight_gradient_skips_only_the_rounding(w):
     w = w.clone().requires_grad_()
