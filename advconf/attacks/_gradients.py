@@ -86,6 +86,9 @@ def make_generator(seed: int | None) -> torch.Generator:
 @contextmanager
 def gradients_on() -> Iterator[None]:
     """Input gradients even inside ``inference_mode`` / ``no_grad`` (Lightning's test and validation loops)."""
+    if torch.is_grad_enabled() and not torch.is_inference_mode_enabled():
+        yield  # already on (adversarial training): entering the modes costs more than a small model's FGSM
+        return
     with torch.inference_mode(False), torch.enable_grad():
         yield
 

@@ -82,6 +82,20 @@ def test_works_on_inference_tensors_inside_inference_mode(attack, norm):
 
 
 @params
+@pytest.mark.parametrize("mode", ["grad", "no_grad", "inference"])
+def test_same_examples_in_every_grad_mode_which_is_left_as_it_was(attack, norm, mode):
+    model = conv_model().eval()
+    x, y = images()
+    expected = attack(model, x, y, 0.1)
+    context = {"grad": torch.enable_grad, "no_grad": torch.no_grad, "inference": torch.inference_mode}[mode]
+    with context():
+        x_adv = attack(model, x, y, 0.1)
+        assert torch.is_grad_enabled() == (mode == "grad")
+        assert torch.is_inference_mode_enabled() == (mode == "inference")
+    assert torch.equal(x_adv, expected)
+
+
+@params
 def test_inputs_are_not_modified(attack, norm):
     x, y = images()
     x_before, y_before = x.clone(), y.clone()
