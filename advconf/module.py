@@ -32,7 +32,9 @@ class Classifier(LightningModule):
     Training logs ``train/loss``, ``train/acc`` and each loss term (``train/<name>``, ``train/total_loss``)
     as ``_epoch`` values (means over every example of the epoch, all DDP ranks) and ``_step`` values
     (the latest batch's, or chunk's, whenever Lightning writes step values to the loggers, see
-    ``log_train``), and ``train/confidence`` per epoch.
+    ``log_train``), and ``train/confidence`` per epoch. With ``log_every_n_epochs`` N > 1 the epoch
+    values are logged at the end of every N-th epoch (and of the run's last), as means over every
+    example since the previous log.
 
     Args:
         model: the architecture; outputs logits of shape (N, K), or (N, 1) for a binary model.
@@ -54,6 +56,11 @@ class Classifier(LightningModule):
             attacks each batch with the current weights) implement ``on_train_step_start(trainer,
             module, batch)`` and ``on_train_step_end(trainer, module, outputs, batch)``, which the
             Classifier calls around each step of a chunk.
+        log_every_n_epochs: log the training epoch values every N epochs, as means over those N
+            epochs (the run's last epoch is always logged). Each log costs a few milliseconds
+            (Lightning's ``self.log`` and a logger call): for a model whose epochs are a few dozen
+            sub-millisecond steps (Table 1), logging every epoch costs more than the steps' own
+            Python. Validation has the same knob in ``trainer.check_val_every_n_epoch``.
     """
 
     def __init__(
@@ -63,24 +70,30 @@ class Classifier(LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         num_classes: int | None = None,
         steps_per_chunk: int = 1,
+        log_every_n_epochs: int = 1,
     ) -> None:
         super().__init__()
         if steps_per_chunk < 1:
             raise AdvconfError(f"steps_per_chunk must be >= 1, got {steps_per_chunk}")
+        if log_every_n_epochs < 1:
+            raise AdvconfError(f"log_every_n_epochs must be >= 1, got {log_every_n_epochs}")
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.num_classes = num_classes
         self.steps_per_chunk = steps_per_chunk
+        self.log_every_n_epochs = log_every_n_epochs
         # JSON-able description of how the model was built (e.g. quantisation), kept in checkpoints.
         self.settings: dict[str, Any] = {}
         self._loss_terms: dict[str, Callable[[], torch.Tensor]] = {}
         self.metrics = nn.ModuleDict()
-        # log_train's values: sum of value x examples and example count per name this epoch, the latest
+        # log_train's values: sum of value x examples and example count per name since the last epoch
+        # log (``_epochs_summed`` epochs), the latest
         # (value, examples) of the names logged per step, and each name's (prog_bar, on_step).
         self._train_sums: dict[str, tuple[torch.Tensor, int]] = {}
         self._train_latest: dict[str, tuple[torch.Tensor, int]] = {}
         self._train_options: dict[str, tuple[bool, bool]] = {}
+        self._epochs_summed = 0
 
     # --- extension points for callbacks (see docs/architecture.md) ---------------------------------
 
@@ -239,12 +252,14 @@ class Classifier(LightningModule):
                 self.log(f"{name}_step", value, prog_bar=self._train_options[name][0], on_step=True, on_epoch=False, batch_size=batch_size)
         self._train_latest = {}
 
-    def on_train_epoch_start(self) -> None:
-        self._train_sums = {}
+    def on_train_start(self) -> None:
+        self._train_sums, self._epochs_summed = {}, 0
 
     def on_train_epoch_end(self) -> None:
-        """``log_train``'s epoch means, over all DDP ranks (one collective for every value)."""
-        if not self._train_sums:
+        """``log_train``'s means since the last log, over all DDP ranks (one collective for every value),
+        every ``log_every_n_epochs`` epochs and at the end of the run."""
+        self._epochs_summed += 1
+        if not self._train_sums or (self._epochs_summed < self.log_every_n_epochs and not _last_epoch(self.trainer)):
             return
         names = list(self._train_sums)
         sums = [self._train_sums[name][0] for name in names]
@@ -253,7 +268,7 @@ class Classifier(LightningModule):
         for name, total, count in zip(names, totals, totals[len(names):]):
             prog_bar, on_step = self._train_options[name]
             self.log(f"{name}_epoch" if on_step else name, total / count, prog_bar=prog_bar, on_step=False, on_epoch=True)
-        self._train_sums = {}
+        self._train_sums, self._epochs_summed = {}, 0
 
     def _evaluation_step(self, batch: Any, split: str) -> None:
         """One batch's loss, accuracy and confidence, logged as epoch values over all DDP ranks."""
@@ -296,6 +311,15 @@ class Classifier(LightningModule):
         current = json.loads(json.dumps(self.settings))
         if saved != current:
             raise AdvconfError(f"checkpoint does not match the config: {describe_difference(saved, current)}")
+
+
+def _last_epoch(trainer: Any) -> bool:
+    """Whether the epoch that is ending is the fit's last (its step or epoch limit reached, or stopping)."""
+    return (
+        trainer.should_stop
+        or 0 <= trainer.max_steps <= trainer.global_step
+        or (trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch + 1)
+    )
 
 
 def callbacks_with(trainer: Any, hook: str) -> list[Callback]:

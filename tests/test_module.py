@@ -151,6 +151,40 @@ def test_epoch_metrics_cover_every_step_and_loggers_count_optimizer_steps(tmp_pa
     assert float(epoch["train/confidence"]) == pytest.approx(logits.softmax(1).max(1).values.mean().item(), rel=1e-5)
 
 
+def epoch_rows(tmp_path: Path, every: int, name: str, **limits) -> list[dict]:
+    """The CSV rows with training epoch values of a fit whose Classifier logs them every ``every`` epochs."""
+    torch.manual_seed(0)
+    model = Classifier(nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)), lambda p: torch.optim.Adam(p, 1e-2),
+                       log_every_n_epochs=every)
+    trainer = Trainer(logger=CSVLogger(tmp_path, name=name), enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, log_every_n_steps=5, **limits)
+    trainer.fit(model, spheres())
+    with open(Path(trainer.logger.log_dir) / "metrics.csv") as f:
+        return [row for row in csv.DictReader(f) if row.get("train/loss_epoch")]
+
+
+@pytest.mark.parametrize("limits, windows", [
+    ({"max_epochs": 7}, [(0, 1, 2), (3, 4, 5), (6,)]),  # the last epoch ends the run: logged on its own
+    ({"max_steps": 90}, [(0, 1, 2), (3, 4)]),  # stopped by max_steps in epoch 4 (20 steps an epoch)
+])
+def test_epoch_values_every_n_epochs_are_means_over_those_epochs_and_the_last_is_logged(tmp_path, limits, windows):
+    each = epoch_rows(tmp_path, 1, "each", **limits)
+    every_3 = epoch_rows(tmp_path, 3, "every_3", **limits)
+    assert [int(row["epoch"]) for row in every_3] == [window[-1] for window in windows]
+    sizes = {int(row["epoch"]): 20 if int(row["epoch"]) < 4 or "max_epochs" in limits else 10 for row in each}
+    for row, window in zip(every_3, windows):
+        for key in ("train/loss_epoch", "train/acc_epoch", "train/confidence"):
+            # example-weighted mean of the per-epoch means (a truncated last epoch weighs less)
+            mean = sum(float(each[e][key]) * sizes[e] for e in window) / sum(sizes[e] for e in window)
+            assert float(row[key]) == pytest.approx(mean, rel=1e-5), (key, window)
+    assert len(every_3) < len(each)
+
+
+def test_log_every_n_epochs_below_one_is_refused():
+    with pytest.raises(AdvconfError, match="log_every_n_epochs must be >= 1"):
+        Classifier(nn.Linear(2, 2), log_every_n_epochs=0)
+
+
 def test_a_run_that_dies_mid_chunk_resumes_from_last_to_the_same_weights(tmp_path):
     def checkpoints(directory):
         return ModelCheckpoint(directory, every_n_train_steps=6, save_last=True, save_top_k=0)
