@@ -16,8 +16,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from advconf.data.resumable import BatchChunk
 from advconf.errors import AdvconfError
 from advconf.functional import classification_loss, confidence, predictions
-from advconf.optimizer_step import OptimizerStep
 from advconf.models.shapes import check_input_shape
+from advconf.optimizer_step import OptimizerStep
 
 SETTINGS_KEY = "advconf_settings"
 
