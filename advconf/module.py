@@ -87,9 +87,9 @@ class Classifier(LightningModule):
         self.settings: dict[str, Any] = {}
         self._loss_terms: dict[str, Callable[[], torch.Tensor]] = {}
         self.metrics = nn.ModuleDict()
-        # log_train's values: sum of value x examples and example count per name since the last epoch
-        # log (``_epochs_summed`` epochs), the latest
-        # (value, examples) of the names logged per step, and each name's (prog_bar, on_step).
+        # log_train's values: sum of value x examples and example count per name since the epoch means
+        # were last logged (``_epochs_summed`` epochs ago), the latest (value, examples) of the names
+        # logged per step, and each name's (prog_bar, on_step).
         self._train_sums: dict[str, tuple[torch.Tensor, int]] = {}
         self._train_latest: dict[str, tuple[torch.Tensor, int]] = {}
         self._train_options: dict[str, tuple[bool, bool]] = {}
